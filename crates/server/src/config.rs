@@ -1,0 +1,124 @@
+//! Typed server configuration. The `rsmbd` binary parses smb.conf syntax into
+//! these structs; nothing in the server reads a config file itself.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// SMB2 dialect revisions (MS-SMB2 2.2.3).
+pub mod dialect {
+    pub const SMB2_02: u16 = 0x0202;
+    pub const SMB2_10: u16 = 0x0210;
+    pub const SMB3_00: u16 = 0x0300;
+    pub const SMB3_02: u16 = 0x0302;
+    pub const SMB3_11: u16 = 0x0311;
+}
+
+/// `server signing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningPolicy {
+    /// Sign when the client asks or the dialect requires it.
+    Auto,
+    /// Every session must sign (SMB2_NEGOTIATE_SIGNING_REQUIRED).
+    Mandatory,
+    /// Do not advertise signing as required; still sign where the protocol demands it.
+    Disabled,
+}
+
+/// `map to guest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapToGuest {
+    Never,
+    /// An unknown user name logs on as the guest account.
+    BadUser,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Addresses to listen on (from `tcp port`, `interfaces`, `bind interfaces only`).
+    pub listen: Vec<SocketAddr>,
+    pub server_string: String,
+    pub netbios_name: String,
+    pub workgroup: String,
+    /// Lowest and highest dialect offered (`server min protocol`, `server max protocol`).
+    pub min_dialect: u16,
+    pub max_dialect: u16,
+    pub signing: SigningPolicy,
+    pub map_to_guest: MapToGuest,
+    pub guest_account: String,
+    /// `smb2 max read` / `smb2 max write` / `smb2 max trans`, bytes.
+    pub max_read: u32,
+    pub max_write: u32,
+    pub max_trans: u32,
+    /// `max connections`; 0 = unlimited.
+    pub max_connections: u32,
+    pub shares: Vec<ShareConfig>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: vec![SocketAddr::from(([0, 0, 0, 0], 445))],
+            server_string: "rsmbd".into(),
+            netbios_name: "RSMBD".into(),
+            workgroup: "WORKGROUP".into(),
+            min_dialect: dialect::SMB2_02,
+            max_dialect: dialect::SMB3_11,
+            signing: SigningPolicy::Auto,
+            map_to_guest: MapToGuest::Never,
+            guest_account: "nobody".into(),
+            max_read: 8 * 1024 * 1024,
+            max_write: 8 * 1024 * 1024,
+            max_trans: 1024 * 1024,
+            max_connections: 0,
+            shares: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ShareConfig {
+    /// Share name as clients see it (compared case-insensitively).
+    pub name: String,
+    pub path: PathBuf,
+    pub comment: String,
+    pub read_only: bool,
+    pub browseable: bool,
+    pub guest_ok: bool,
+    /// Empty = everyone may connect.
+    pub valid_users: Vec<String>,
+    pub invalid_users: Vec<String>,
+    /// Users who get read-only access even on a writable share.
+    pub read_list: Vec<String>,
+    /// Users who get write access even on a read-only share.
+    pub write_list: Vec<String>,
+    pub force_user: Option<String>,
+    pub force_group: Option<String>,
+    pub create_mask: u32,
+    pub directory_mask: u32,
+    pub hide_dot_files: bool,
+    /// `veto files = /pattern1/pattern2/` split into patterns (`*` and `?` wildcards).
+    pub veto_files: Vec<String>,
+}
+
+impl ShareConfig {
+    pub fn new(name: &str, path: PathBuf) -> Self {
+        ShareConfig {
+            name: name.into(),
+            path,
+            comment: String::new(),
+            read_only: true,
+            browseable: true,
+            guest_ok: false,
+            valid_users: Vec::new(),
+            invalid_users: Vec::new(),
+            read_list: Vec::new(),
+            write_list: Vec::new(),
+            force_user: None,
+            force_group: None,
+            create_mask: 0o744,
+            directory_mask: 0o755,
+            hide_dot_files: true,
+            veto_files: Vec::new(),
+        }
+    }
+}
