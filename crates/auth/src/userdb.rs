@@ -36,7 +36,10 @@ impl std::error::Error for UserDbError {}
 
 /// The NT one-way function: MD4 of the UTF-16LE password (MS-NLMP 3.3.1).
 pub fn nt_hash(password: &str) -> [u8; 16] {
-    let utf16: Vec<u8> = password.encode_utf16().flat_map(|c| c.to_le_bytes()).collect();
+    let utf16: Vec<u8> = password
+        .encode_utf16()
+        .flat_map(|c| c.to_le_bytes())
+        .collect();
     crypto::md4(&utf16)
 }
 
@@ -44,7 +47,9 @@ pub fn nt_hash(password: &str) -> [u8; 16] {
 pub fn valid_user_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 256
-        && name.chars().all(|c| !c.is_control() && c != ':' && c != '\n')
+        && name
+            .chars()
+            .all(|c| !c.is_control() && c != ':' && c != '\n')
 }
 
 impl UserDb {
@@ -212,6 +217,7 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -221,8 +227,8 @@ mod tests {
         assert_eq!(
             nt_hash("Password"),
             [
-                0xa4, 0xf4, 0x9c, 0x40, 0x65, 0x10, 0xbd, 0xca, 0xb6, 0x82, 0x4e, 0xe7, 0xc3,
-                0x0f, 0xd8, 0x52
+                0xa4, 0xf4, 0x9c, 0x40, 0x65, 0x10, 0xbd, 0xca, 0xb6, 0x82, 0x4e, 0xe7, 0xc3, 0x0f,
+                0xd8, 0x52
             ]
         );
     }
@@ -249,6 +255,9 @@ mod tests {
     fn base64_matches_ksmbd_tools_layout() {
         // 16 zero bytes encode to 22 chars plus "==".
         assert_eq!(base64_encode(&[0u8; 16]), "AAAAAAAAAAAAAAAAAAAAAA==");
-        assert_eq!(base64_decode("AAAAAAAAAAAAAAAAAAAAAA==").unwrap(), vec![0u8; 16]);
+        assert_eq!(
+            base64_decode("AAAAAAAAAAAAAAAAAAAAAA==").unwrap(),
+            vec![0u8; 16]
+        );
     }
 }

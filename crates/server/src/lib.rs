@@ -1,5 +1,19 @@
-//! rsmbd protocol server.
+//! rsmbd protocol server: protocol state, dispatch, one module per SMB2
+//! command, and the TCP transport.
 pub mod config;
+pub mod credits;
+pub mod dispatch;
+pub mod errno;
+pub mod filetable;
+pub mod netinfo;
+pub mod path;
+pub mod smb2;
+pub mod state;
+pub mod transport;
+pub mod util;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use std::net::{SocketAddr, TcpListener};
 
@@ -35,7 +49,44 @@ pub async fn run(
     users: auth::UserDb,
     listeners: Vec<TcpListener>,
 ) -> std::io::Result<()> {
-    let _ = (config, users, listeners);
-    std::future::pending::<()>().await;
+    let max_conns = config.max_connections;
+    let server = Arc::new(state::Server::new(config, users)?);
+    let next_id = Arc::new(AtomicU64::new(1));
+    let mut tasks = Vec::new();
+    for l in listeners {
+        let listener = tokio::net::TcpListener::from_std(l)?;
+        let server = server.clone();
+        let next_id = next_id.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match listener.accept().await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        log::warn!("accept failed: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let current = server.connections.load(Ordering::Relaxed);
+                if max_conns != 0 && current >= max_conns {
+                    log::warn!(
+                        "refusing connection from {peer}: max connections ({max_conns}) reached"
+                    );
+                    drop(stream);
+                    continue;
+                }
+                server.connections.fetch_add(1, Ordering::Relaxed);
+                let id = next_id.fetch_add(1, Ordering::Relaxed);
+                let server = server.clone();
+                tokio::spawn(async move {
+                    transport::serve_connection(server.clone(), stream, id).await;
+                    server.connections.fetch_sub(1, Ordering::Relaxed);
+                });
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
     Ok(())
 }

@@ -75,6 +75,7 @@ pub mod action {
 /// Access mask bits (MS-SMB2 2.2.13.1, MS-DTYP 2.4.3).
 pub mod access {
     pub const FILE_READ_DATA: u32 = 0x0000_0001;
+    pub const FILE_LIST_DIRECTORY: u32 = 0x0000_0001;
     pub const FILE_WRITE_DATA: u32 = 0x0000_0002;
     pub const FILE_APPEND_DATA: u32 = 0x0000_0004;
     pub const FILE_READ_EA: u32 = 0x0000_0008;

@@ -1,0 +1,444 @@
+//! From one received SMB2 message (possibly a compound chain) to the bytes of
+//! its response: message ids and credits, session/tree resolution, signature
+//! checks and the per-command preconditions, then one handler per command.
+//! MS-SMB2 3.3.5.2 (receiving any message) and 3.3.5.2.7 (compounding).
+
+use std::sync::Arc;
+
+use wire::create::FileId;
+use wire::header::{
+    self, Header, FLAGS_RELATED_OPERATIONS, FLAGS_SERVER_TO_REDIR, FLAGS_SIGNED, HEADER_LEN,
+};
+use wire::{Command, NtStatus};
+
+use crate::smb2;
+use crate::state::{lock, AuthState, Connection, Server, Session, TreeConnect};
+
+/// How a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// Answer with an error response carrying this status.
+    Status(NtStatus),
+    /// Drop the connection (malformed framing, bad message id, failed validation).
+    Disconnect,
+}
+
+impl From<NtStatus> for Error {
+    fn from(s: NtStatus) -> Self {
+        Error::Status(s)
+    }
+}
+
+impl From<wire::WireError> for Error {
+    fn from(e: wire::WireError) -> Self {
+        Error::Status(NtStatus::from(&e))
+    }
+}
+
+pub type HandlerResult = Result<NtStatus, Error>;
+
+/// Which preauth integrity hash must absorb the response once its header is final.
+pub enum PostHash {
+    Connection,
+    Session(Arc<Session>),
+}
+
+/// One compound element being processed.
+pub struct Request<'a> {
+    pub server: &'a Server,
+    pub conn: &'a Connection,
+    pub hdr: Header,
+    /// This element's bytes, starting at its SMB2 header.
+    pub msg: &'a [u8],
+    pub session: Option<Arc<Session>>,
+    pub tree: Option<Arc<TreeConnect>>,
+    /// FileId of the last CREATE in a related chain.
+    pub related_file_id: Option<FileId>,
+    /// Status of a failed CREATE earlier in a related chain.
+    pub related_create_error: Option<NtStatus>,
+    // Outputs the dispatcher puts into the response header.
+    pub resp_session_id: u64,
+    pub resp_tree_id: u32,
+    pub created_file_id: Option<FileId>,
+    pub post_hash: Option<PostHash>,
+    /// Sign the response with this session even if the request was not signed.
+    pub force_sign: bool,
+    /// Do not sign the response (NEGOTIATE, unfinished SESSION_SETUP).
+    pub never_sign: bool,
+    /// Sign with this key whatever the session's state is now (LOGOFF).
+    pub sign_with: Option<crypto::SigningKey>,
+}
+
+impl Request<'_> {
+    /// Resolves a FileId, honouring the related-compound placeholder.
+    pub fn resolve_file_id(&self, id: FileId) -> Result<FileId, Error> {
+        if id == FileId::RELATED {
+            if let Some(f) = self.related_file_id {
+                return Ok(f);
+            }
+            if let Some(e) = self.related_create_error {
+                return Err(Error::Status(e));
+            }
+            return Err(Error::Status(NtStatus::FILE_CLOSED));
+        }
+        Ok(id)
+    }
+
+    pub fn session(&self) -> Result<&Arc<Session>, Error> {
+        self.session
+            .as_ref()
+            .ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))
+    }
+
+    pub fn tree(&self) -> Result<&Arc<TreeConnect>, Error> {
+        self.tree
+            .as_ref()
+            .ok_or(Error::Status(NtStatus::NETWORK_NAME_DELETED))
+    }
+
+    pub fn dialect(&self) -> u16 {
+        lock(&self.conn.negotiated)
+            .as_ref()
+            .map(|n| n.dialect)
+            .unwrap_or(0)
+    }
+}
+
+/// Preconditions of each command (MS-SMB2 3.3.5.2.9 and the per-command sections).
+struct Row {
+    needs_session: bool,
+    needs_tree: bool,
+}
+
+fn row(cmd: Command) -> Option<Row> {
+    let (needs_session, needs_tree) = match cmd {
+        Command::NEGOTIATE => (false, false),
+        Command::SESSION_SETUP => (false, false),
+        Command::LOGOFF => (true, false),
+        Command::TREE_CONNECT => (true, false),
+        Command::TREE_DISCONNECT => (true, true),
+        Command::CREATE
+        | Command::CLOSE
+        | Command::FLUSH
+        | Command::READ
+        | Command::WRITE
+        | Command::LOCK
+        | Command::IOCTL
+        | Command::QUERY_DIRECTORY
+        | Command::CHANGE_NOTIFY
+        | Command::QUERY_INFO
+        | Command::SET_INFO => (true, true),
+        Command::CANCEL => (false, false),
+        Command::ECHO => (false, false),
+        Command::OPLOCK_BREAK => (true, true),
+        _ => return None,
+    };
+    Some(Row {
+        needs_session,
+        needs_tree,
+    })
+}
+
+/// Processes one SMB2 message; returns the response message (compound
+/// elements already chained and signed), or None when nothing is sent.
+pub fn process_smb2(
+    server: &Server,
+    conn: &Connection,
+    buf: &[u8],
+) -> Result<Option<Vec<u8>>, Error> {
+    let elements = header::split_compound(buf).map_err(|_| Error::Disconnect)?;
+    let mut out: Vec<u8> = Vec::new();
+    let mut last_start: Option<usize> = None;
+    let mut related_file_id: Option<FileId> = None;
+    let mut related_create_error: Option<NtStatus> = None;
+    let mut prev_session: u64 = 0;
+    let mut prev_tree: u32 = 0;
+    let count = elements.len();
+    for (i, msg) in elements.into_iter().enumerate() {
+        let hdr = Header::parse(msg).map_err(|_| Error::Disconnect)?;
+        if hdr.command() == Command::CANCEL {
+            // MS-SMB2 3.3.5.16: no response, no credits; nothing is pending yet.
+            continue;
+        }
+        let is_last = i + 1 == count;
+        let related = hdr.flags & FLAGS_RELATED_OPERATIONS != 0;
+        let mut session_id = hdr.session_id;
+        let mut tree_id = hdr.tree_id;
+        if related && i > 0 {
+            if session_id == u64::MAX || session_id == 0 {
+                session_id = prev_session;
+            }
+            if tree_id == u32::MAX || tree_id == 0 {
+                tree_id = prev_tree;
+            }
+        } else if !related {
+            related_file_id = None;
+            related_create_error = None;
+        }
+        let start = out.len();
+        if let Some(prev) = last_start {
+            // Pad the previous element to 8 bytes and chain it (3.3.4.1.3).
+            let pad = (8 - (start - prev) % 8) % 8;
+            out.resize(start + pad, 0);
+            let next = (out.len() - prev) as u32;
+            if let Some(prev_msg) = out.get_mut(prev..) {
+                header::set_next_command(prev_msg, next);
+            }
+        }
+        let start = out.len();
+        let mut req = Request {
+            server,
+            conn,
+            hdr: hdr.clone(),
+            msg,
+            session: None,
+            tree: None,
+            related_file_id,
+            related_create_error,
+            resp_session_id: session_id,
+            resp_tree_id: tree_id,
+            created_file_id: None,
+            post_hash: None,
+            force_sign: false,
+            never_sign: false,
+            sign_with: None,
+        };
+        let mut body = Vec::with_capacity(HEADER_LEN + 128);
+        body.resize(HEADER_LEN, 0);
+        let first_in_chain = i == 0;
+        let result = if related && first_in_chain && count > 1 {
+            Err(Error::Status(NtStatus::INVALID_PARAMETER))
+        } else {
+            run_element(&mut req, session_id, tree_id, &mut body)
+        };
+        let status = match result {
+            Ok(s) => s,
+            Err(Error::Disconnect) => return Err(Error::Disconnect),
+            Err(Error::Status(s)) => {
+                body.truncate(HEADER_LEN);
+                wire::error::encode_error_response(&mut body, &[]);
+                s
+            }
+        };
+        if hdr.command() == Command::CREATE {
+            match req.created_file_id {
+                Some(f) => {
+                    related_file_id = Some(f);
+                    related_create_error = None;
+                }
+                None => {
+                    related_file_id = None;
+                    related_create_error = Some(status);
+                }
+            }
+        }
+        prev_session = req.resp_session_id;
+        prev_tree = req.resp_tree_id;
+        // Credits are granted on every response, at least one (3.3.1.2).
+        let granted = lock(&conn.credits).grant(hdr.credits, hdr.credit_charge);
+        let mut flags = FLAGS_SERVER_TO_REDIR | (hdr.flags & FLAGS_RELATED_OPERATIONS);
+        let sign_key = if req.never_sign {
+            None
+        } else {
+            req.sign_with
+                .take()
+                .or_else(|| response_signing_key(&req, &hdr))
+        };
+        if sign_key.is_some() {
+            flags |= FLAGS_SIGNED;
+        }
+        let rh = Header {
+            credit_charge: hdr.credit_charge,
+            status: status.0,
+            command: hdr.command,
+            credits: granted,
+            flags,
+            next_command: 0,
+            message_id: hdr.message_id,
+            async_id: 0,
+            process_id: hdr.process_id,
+            tree_id: req.resp_tree_id,
+            session_id: req.resp_session_id,
+            signature: [0; 16],
+        };
+        let mut h = Vec::with_capacity(HEADER_LEN);
+        rh.encode(&mut h);
+        if let Some(dst) = body.get_mut(..HEADER_LEN) {
+            dst.copy_from_slice(&h);
+        }
+        match req.post_hash.take() {
+            Some(PostHash::Connection) => {
+                if let Some(n) = lock(&conn.negotiated).as_mut() {
+                    crypto::preauth_hash_update(&mut n.preauth_hash, &body);
+                }
+            }
+            Some(PostHash::Session(s)) => {
+                crypto::preauth_hash_update(&mut lock(&s.preauth_hash), &body);
+            }
+            None => {}
+        }
+        out.extend_from_slice(&body);
+        last_start = Some(start);
+        let _ = is_last;
+        if let Some(key) = sign_key {
+            if let Some(elem) = out.get_mut(start..) {
+                if let Some(sig) = key.sign(elem) {
+                    header::set_signature(elem, &sig);
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(out))
+}
+
+/// The key to sign a response with (MS-SMB2 3.3.4.1.1): the request was
+/// signed, or the session requires signing, or the handler asks for it.
+fn response_signing_key(req: &Request<'_>, hdr: &Header) -> Option<crypto::SigningKey> {
+    let session = req.session.as_ref()?;
+    let st = lock(&session.state);
+    let AuthState::Valid(a) = &*st else {
+        return None;
+    };
+    let key = a.signing_key.as_ref()?;
+    if hdr.flags & FLAGS_SIGNED != 0 || a.signing_required || req.force_sign {
+        Some(key.clone())
+    } else {
+        None
+    }
+}
+
+fn run_element(
+    req: &mut Request<'_>,
+    session_id: u64,
+    tree_id: u32,
+    out: &mut Vec<u8>,
+) -> HandlerResult {
+    let cmd = req.hdr.command();
+    let negotiated = lock(&req.conn.negotiated).is_some();
+    // Message id and credit charge (3.3.5.2.3, 3.3.5.2.5).
+    let charge = if negotiated && req.dialect() > wire_dialect::SMB2_02 {
+        req.hdr.credit_charge
+    } else {
+        1
+    };
+    if !lock(&req.conn.credits).consume(req.hdr.message_id, charge) {
+        log::debug!(
+            "conn {}: message id {} outside the credit window",
+            req.conn.id,
+            req.hdr.message_id
+        );
+        return Err(Error::Disconnect);
+    }
+    if !negotiated && cmd != Command::NEGOTIATE {
+        return Err(Error::Disconnect);
+    }
+    let Some(row) = row(cmd) else {
+        return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+    };
+    if negotiated && req.dialect() > wire_dialect::SMB2_02 {
+        check_credit_charge(req)?;
+    }
+    // Session (3.3.5.2.9).
+    if row.needs_session || (cmd == Command::SESSION_SETUP && session_id != 0) {
+        let session = req
+            .conn
+            .session(session_id)
+            .ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
+        if row.needs_session {
+            match &*lock(&session.state) {
+                AuthState::Valid(_) => {}
+                AuthState::Expired => return Err(Error::Status(NtStatus::NETWORK_SESSION_EXPIRED)),
+                AuthState::InProgress(_) => {
+                    return Err(Error::Status(NtStatus::USER_SESSION_DELETED))
+                }
+            }
+        }
+        req.session = Some(session);
+    }
+    // Signature (3.3.5.2.4).
+    if let Some(session) = &req.session {
+        let st = lock(&session.state);
+        if let AuthState::Valid(a) = &*st {
+            if let Some(key) = &a.signing_key {
+                if req.hdr.flags & FLAGS_SIGNED != 0 {
+                    if !key.verify(req.msg) {
+                        log::debug!("conn {}: bad signature on {:?}", req.conn.id, cmd);
+                        return Err(Error::Status(NtStatus::ACCESS_DENIED));
+                    }
+                } else if a.signing_required && cmd != Command::SESSION_SETUP {
+                    return Err(Error::Status(NtStatus::ACCESS_DENIED));
+                }
+            }
+        }
+    }
+    // Tree connect (3.3.5.2.11).
+    if row.needs_tree {
+        let session = req.session()?;
+        let tree = session
+            .tree(tree_id)
+            .ok_or(Error::Status(NtStatus::NETWORK_NAME_DELETED))?;
+        req.tree = Some(tree);
+    }
+    match cmd {
+        Command::NEGOTIATE => smb2::negotiate::handle(req, out),
+        Command::SESSION_SETUP => smb2::session_setup::handle(req, out),
+        Command::LOGOFF => smb2::session_setup::logoff(req, out),
+        Command::TREE_CONNECT => smb2::tree_connect::handle(req, out),
+        Command::TREE_DISCONNECT => smb2::tree_connect::disconnect(req, out),
+        Command::CREATE => smb2::create::handle(req, out),
+        Command::CLOSE => smb2::close::handle(req, out),
+        Command::FLUSH => smb2::flush::handle(req, out),
+        Command::READ => smb2::read::handle(req, out),
+        Command::WRITE => smb2::write::handle(req, out),
+        Command::LOCK => smb2::lock::handle(req, out),
+        Command::IOCTL => smb2::ioctl::handle(req, out),
+        Command::ECHO => {
+            wire::echo::parse_empty_request(req.msg)?;
+            wire::echo::encode_empty_response(out);
+            Ok(NtStatus::SUCCESS)
+        }
+        Command::QUERY_DIRECTORY => smb2::query_directory::handle(req, out),
+        Command::CHANGE_NOTIFY => smb2::change_notify::handle(req, out),
+        Command::QUERY_INFO => smb2::query_info::handle(req, out),
+        Command::SET_INFO => smb2::set_info::handle(req, out),
+        Command::OPLOCK_BREAK => smb2::lock::oplock_break(req, out),
+        _ => Err(Error::Status(NtStatus::INVALID_PARAMETER)),
+    }
+}
+
+mod wire_dialect {
+    pub const SMB2_02: u16 = 0x0202;
+}
+
+/// MS-SMB2 3.3.5.2.5: a multi-credit request must carry enough CreditCharge
+/// for its payload and its expected response.
+fn check_credit_charge(req: &Request<'_>) -> Result<(), Error> {
+    use wire::reader::Reader;
+    let msg = req.msg;
+    let size = |at: usize| -> u64 {
+        Reader::at(msg, at)
+            .and_then(|mut r| r.u32())
+            .map(u64::from)
+            .unwrap_or(0)
+    };
+    let payload = match req.hdr.command() {
+        Command::READ => size(HEADER_LEN + 4),
+        Command::WRITE => size(HEADER_LEN + 4),
+        Command::IOCTL => size(HEADER_LEN + 28).max(size(HEADER_LEN + 44)),
+        Command::QUERY_DIRECTORY => size(HEADER_LEN + 28),
+        _ => return Ok(()),
+    };
+    let needed = if payload == 0 {
+        1
+    } else {
+        (payload - 1) / 65536 + 1
+    };
+    let charge = u64::from(req.hdr.credit_charge.max(1));
+    if charge < needed {
+        return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+    }
+    Ok(())
+}

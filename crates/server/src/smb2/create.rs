@@ -1,0 +1,400 @@
+//! CREATE (MS-SMB2 3.3.5.9, MS-FSA 2.1.5.1): validates the request, resolves
+//! the name case-insensitively beneath the share root, applies the
+//! disposition, checks access and share modes, and records the Open.
+//! Named pipes on IPC$ open an RPC endpoint instead.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+use std::sync::{Arc, Mutex};
+
+use wire::create::{
+    access, action, disposition, options, CreateRequest, CreateResponse, FileId, NetworkOpenInfo,
+};
+use wire::NtStatus;
+
+use super::fileinfo::{attr, FileMeta};
+use crate::dispatch::{Error, HandlerResult, Request};
+use crate::state::{lock, Open, OpenKind, ShareEntry, TreeConnect, TreeKind};
+use crate::{errno, path};
+
+/// MS-DTYP 2.4.3 / MS-SMB2 2.2.13.1: the GENERIC_* bits in terms of file rights.
+pub fn map_generic(mut a: u32) -> u32 {
+    if a & access::GENERIC_READ != 0 {
+        a |= access::FILE_GENERIC_READ;
+    }
+    if a & access::GENERIC_WRITE != 0 {
+        a |= access::FILE_GENERIC_WRITE;
+    }
+    if a & access::GENERIC_EXECUTE != 0 {
+        a |= access::FILE_GENERIC_EXECUTE;
+    }
+    if a & access::GENERIC_ALL != 0 {
+        a |= access::FILE_ALL_ACCESS;
+    }
+    a & !(access::GENERIC_READ
+        | access::GENERIC_WRITE
+        | access::GENERIC_EXECUTE
+        | access::GENERIC_ALL)
+}
+
+/// Bits of DesiredAccess MS-SMB2 2.2.13.1 leaves reserved.
+const RESERVED_ACCESS: u32 = 0x0CE0_FE00;
+/// CreateOptions bits this server refuses (3.3.5.9).
+const UNSUPPORTED_OPTIONS: u32 = options::RESERVE_OPFILTER | 0x0080_0000;
+
+fn validate(r: &CreateRequest<'_>) -> Result<(), NtStatus> {
+    if r.impersonation_level > 3 {
+        return Err(NtStatus::BAD_IMPERSONATION_LEVEL);
+    }
+    if r.create_disposition > disposition::OVERWRITE_IF {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    if r.create_options & options::DIRECTORY_FILE != 0
+        && r.create_options & options::NON_DIRECTORY_FILE != 0
+    {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    if r.create_options & UNSUPPORTED_OPTIONS != 0 {
+        return Err(NtStatus::NOT_SUPPORTED);
+    }
+    if r.create_options & 0xFF00_0000 != 0 {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    if r.desired_access & RESERVED_ACCESS != 0 {
+        return Err(NtStatus::ACCESS_DENIED);
+    }
+    if r.file_attributes & !attr::VALID != 0
+        || r.file_attributes & attr::DIRECTORY != 0
+            && r.create_options & options::NON_DIRECTORY_FILE != 0
+    {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    if r.create_options & options::OPEN_BY_FILE_ID != 0 {
+        return Err(NtStatus::NOT_SUPPORTED);
+    }
+    Ok(())
+}
+
+pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
+    let r = CreateRequest::parse(req.msg)?;
+    validate(&r)?;
+    let tree = req.tree()?.clone();
+    let name = r.name_string().map_err(|_| NtStatus::OBJECT_NAME_INVALID)?;
+    let opened = match &tree.kind {
+        TreeKind::Ipc => open_pipe(req, &tree, &name, &r)?,
+        TreeKind::Disk(share) => open_disk(req, &tree, share, &name, &r)?,
+    };
+    let (open, create_action, info) = opened;
+    let mut contexts: Vec<(&[u8], Vec<u8>)> = Vec::new();
+    if r.context(b"MxAc").is_some() {
+        // MS-SMB2 2.2.14.2.5: QueryStatus, MaximalAccess.
+        let mut d = Vec::with_capacity(8);
+        d.extend_from_slice(&0u32.to_le_bytes());
+        d.extend_from_slice(&maximal_access(&tree, info.file_attributes).to_le_bytes());
+        contexts.push((b"MxAc", d));
+    }
+    if r.context(b"QFid").is_some() {
+        if let Some(share) = tree.share() {
+            // MS-SMB2 2.2.14.2.9: DiskFileId (inode, device) and VolumeId.
+            let mut d = Vec::with_capacity(32);
+            d.extend_from_slice(&open.file_key.1.to_le_bytes());
+            d.extend_from_slice(&open.file_key.0.to_le_bytes());
+            d.extend_from_slice(&u64::from(share.volume_serial).to_le_bytes());
+            d.extend_from_slice(&[0u8; 8]);
+            contexts.push((b"QFid", d));
+        }
+    }
+    CreateResponse {
+        oplock_level: 0,
+        flags: 0,
+        create_action,
+        info,
+        file_id: open.file_id,
+        contexts: &contexts,
+    }
+    .encode(out, 0);
+    req.created_file_id = Some(open.file_id);
+    Ok(NtStatus::SUCCESS)
+}
+
+fn maximal_access(tree: &TreeConnect, attributes: u32) -> u32 {
+    if attributes & attr::READONLY != 0 {
+        tree.maximal_access & !(access::FILE_WRITE_DATA | access::FILE_APPEND_DATA)
+    } else {
+        tree.maximal_access
+    }
+}
+
+fn register(req: &Request<'_>, open: Open) -> Result<Arc<Open>, Error> {
+    let session = req.session()?;
+    let open = Arc::new(open);
+    lock(&session.opens).insert(open.file_id.volatile, open.clone());
+    Ok(open)
+}
+
+type Opened = (Arc<Open>, u32, NetworkOpenInfo);
+
+fn open_pipe(
+    req: &Request<'_>,
+    tree: &Arc<TreeConnect>,
+    name: &str,
+    r: &CreateRequest<'_>,
+) -> Result<Opened, Error> {
+    let pipe = rpc::Pipe::open(name).ok_or(Error::Status(NtStatus::OBJECT_NAME_NOT_FOUND))?;
+    let id = req.server.new_file_id();
+    let open = Open {
+        file_id: FileId {
+            persistent: id,
+            volatile: id,
+        },
+        session_id: req.session()?.id,
+        tree: tree.clone(),
+        kind: OpenKind::Pipe(Mutex::new(pipe)),
+        granted_access: map_generic(r.desired_access),
+        share_access: r.share_access,
+        is_dir: false,
+        path: Mutex::new(name.to_string()),
+        file_key: (0, 0),
+        delete_on_close: AtomicBool::new(false),
+        position: AtomicU64::new(0),
+        mode: AtomicU32::new(0),
+        dir: Mutex::new(None),
+        closed: AtomicBool::new(false),
+    };
+    let open = register(req, open)?;
+    let info = NetworkOpenInfo {
+        file_attributes: attr::NORMAL,
+        ..Default::default()
+    };
+    Ok((open, action::OPENED, info))
+}
+
+fn vetoed(share: &ShareEntry, rel: &str) -> bool {
+    !share.config.veto_files.is_empty()
+        && rel.split('/').any(|c| {
+            share
+                .config
+                .veto_files
+                .iter()
+                .any(|p| vfs::wildcard_match(p, c))
+        })
+}
+
+fn open_disk(
+    req: &Request<'_>,
+    tree: &Arc<TreeConnect>,
+    share: &Arc<ShareEntry>,
+    name: &str,
+    r: &CreateRequest<'_>,
+) -> Result<Opened, Error> {
+    let rel = path::to_relative(name)?;
+    if vetoed(share, &rel) {
+        return Err(Error::Status(NtStatus::OBJECT_NAME_NOT_FOUND));
+    }
+    let mut desired = map_generic(r.desired_access);
+    if desired & access::ACCESS_SYSTEM_SECURITY != 0 {
+        return Err(Error::Status(NtStatus::PRIVILEGE_NOT_HELD));
+    }
+    if desired & access::MAXIMUM_ALLOWED != 0 {
+        desired = (desired & !access::MAXIMUM_ALLOWED) | tree.maximal_access;
+    }
+    if desired & !tree.maximal_access & !access::SYNCHRONIZE != 0 {
+        return Err(Error::Status(NtStatus::ACCESS_DENIED));
+    }
+    let opts = r.create_options;
+    let disp = r.create_disposition;
+    let delete_on_close = opts & options::DELETE_ON_CLOSE != 0;
+    if delete_on_close && desired & access::DELETE == 0 {
+        return Err(Error::Status(NtStatus::ACCESS_DENIED));
+    }
+    let fs = &share.fs;
+    let lookup = fs.lookup(&rel).map_err(errno::path_status)?;
+    let rel = lookup.path;
+    let id = req.server.new_file_id();
+    let (handle, create_action) = if lookup.exists {
+        let stat = fs.stat(&rel).map_err(errno::to_status)?;
+        let is_dir = stat.is_dir();
+        if disp == disposition::CREATE {
+            return Err(Error::Status(NtStatus::OBJECT_NAME_COLLISION));
+        }
+        if opts & options::DIRECTORY_FILE != 0 && !is_dir {
+            return Err(Error::Status(NtStatus::NOT_A_DIRECTORY));
+        }
+        if opts & options::NON_DIRECTORY_FILE != 0 && is_dir {
+            return Err(Error::Status(NtStatus::FILE_IS_A_DIRECTORY));
+        }
+        let overwrite = matches!(
+            disp,
+            disposition::OVERWRITE | disposition::OVERWRITE_IF | disposition::SUPERSEDE
+        );
+        if overwrite && is_dir {
+            return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+        }
+        if overwrite && !tree.writable {
+            return Err(Error::Status(NtStatus::ACCESS_DENIED));
+        }
+        if rel.is_empty() && desired & access::DELETE != 0 && delete_on_close {
+            return Err(Error::Status(NtStatus::ACCESS_DENIED));
+        }
+        let dos = if is_dir { None } else { fs_dos(fs, &rel) };
+        let readonly = dos
+            .as_ref()
+            .map(|d| d.attributes & attr::READONLY != 0)
+            .unwrap_or(stat.mode & 0o200 == 0 && !is_dir);
+        if readonly {
+            if delete_on_close {
+                return Err(Error::Status(NtStatus::CANNOT_DELETE));
+            }
+            if desired & (access::FILE_WRITE_DATA | access::FILE_APPEND_DATA) != 0 || overwrite {
+                return Err(Error::Status(NtStatus::ACCESS_DENIED));
+            }
+        }
+        if overwrite {
+            // MS-FSA 2.1.5.1.2.1: overwriting a hidden/system file needs the same bits.
+            if let Some(d) = &dos {
+                let keep = d.attributes & (attr::HIDDEN | attr::SYSTEM);
+                if keep & !r.file_attributes != 0 {
+                    return Err(Error::Status(NtStatus::ACCESS_DENIED));
+                }
+            }
+        }
+        let how = vfs::OpenHow {
+            read: !is_dir,
+            write: !is_dir
+                && (desired & (access::FILE_WRITE_DATA | access::FILE_APPEND_DATA) != 0
+                    || overwrite),
+            create: vfs::CreateMode::OpenExisting,
+            mode: share.config.create_mask,
+            directory: Some(is_dir),
+        };
+        let handle = open_with_fallback(fs, &rel, &how)?;
+        let key = (stat.dev, stat.ino);
+        req.server.files.add(key, id, desired, r.share_access)?;
+        if overwrite {
+            if let Err(e) = handle.set_len(0) {
+                req.server.files.remove(key, id);
+                return Err(Error::Status(errno::to_status(e)));
+            }
+            let keep_create = dos.and_then(|d| d.create_time);
+            let _ = handle.set_dos_attrib(&vfs::DosAttrib {
+                attributes: (r.file_attributes & attr::SETTABLE) | attr::ARCHIVE,
+                create_time: keep_create.or(Some(crate::util::nt_now())),
+            });
+            let act = if disp == disposition::SUPERSEDE {
+                action::SUPERSEDED
+            } else {
+                action::OVERWRITTEN
+            };
+            (handle, act)
+        } else {
+            (handle, action::OPENED)
+        }
+    } else {
+        if disp == disposition::OPEN || disp == disposition::OVERWRITE {
+            return Err(Error::Status(NtStatus::OBJECT_NAME_NOT_FOUND));
+        }
+        if !tree.writable {
+            return Err(Error::Status(NtStatus::ACCESS_DENIED));
+        }
+        let is_dir = opts & options::DIRECTORY_FILE != 0;
+        let handle = if is_dir {
+            fs.mkdir(&rel, share.config.directory_mask)
+                .map_err(errno::to_status)?;
+            fs.open(
+                &rel,
+                &vfs::OpenHow {
+                    read: false,
+                    write: false,
+                    create: vfs::CreateMode::OpenExisting,
+                    mode: 0,
+                    directory: Some(true),
+                },
+            )
+            .map_err(errno::to_status)?
+        } else {
+            fs.open(
+                &rel,
+                &vfs::OpenHow {
+                    read: true,
+                    write: true,
+                    create: vfs::CreateMode::CreateNew,
+                    mode: share.config.create_mask,
+                    directory: Some(false),
+                },
+            )
+            .map_err(errno::to_status)?
+        };
+        let mut attrs = r.file_attributes & attr::SETTABLE;
+        if !is_dir {
+            attrs |= attr::ARCHIVE;
+        }
+        let _ = handle.set_dos_attrib(&vfs::DosAttrib {
+            attributes: attrs,
+            create_time: Some(crate::util::nt_now()),
+        });
+        let stat = handle.stat().map_err(errno::to_status)?;
+        req.server
+            .files
+            .add((stat.dev, stat.ino), id, desired, r.share_access)?;
+        (handle, action::CREATED)
+    };
+    let stat = handle.stat().map_err(errno::to_status)?;
+    let dos = handle.dos_attrib().ok().flatten();
+    let meta = FileMeta::new(stat, dos, path::file_name(&rel), &share.config);
+    let open = Open {
+        file_id: FileId {
+            persistent: id,
+            volatile: id,
+        },
+        session_id: req.session()?.id,
+        tree: tree.clone(),
+        is_dir: meta.is_dir(),
+        file_key: (meta.stat.dev, meta.stat.ino),
+        kind: OpenKind::File(handle),
+        granted_access: desired,
+        share_access: r.share_access,
+        path: Mutex::new(rel),
+        delete_on_close: AtomicBool::new(delete_on_close),
+        position: AtomicU64::new(0),
+        mode: AtomicU32::new(
+            opts & (options::WRITE_THROUGH
+                | options::SEQUENTIAL_ONLY
+                | options::NO_INTERMEDIATE_BUFFERING
+                | options::SYNCHRONOUS_IO_ALERT
+                | options::SYNCHRONOUS_IO_NONALERT
+                | options::DELETE_ON_CLOSE),
+        ),
+        dir: Mutex::new(None),
+        closed: AtomicBool::new(false),
+    };
+    let open = register(req, open)?;
+    Ok((open, create_action, meta.network_open_info()))
+}
+
+fn fs_dos(fs: &vfs::Share, rel: &str) -> Option<vfs::DosAttrib> {
+    let h = fs
+        .open(
+            rel,
+            &vfs::OpenHow {
+                read: false,
+                write: false,
+                create: vfs::CreateMode::OpenExisting,
+                mode: 0,
+                directory: None,
+            },
+        )
+        .ok()?;
+    h.dos_attrib().ok().flatten()
+}
+
+/// Opens for data access; a file the user may not read can still be opened
+/// for its attributes when no data access was asked for.
+fn open_with_fallback(
+    fs: &vfs::Share,
+    rel: &str,
+    how: &vfs::OpenHow,
+) -> Result<vfs::Handle, Error> {
+    match fs.open(rel, how) {
+        Ok(h) => Ok(h),
+        Err(e) => Err(Error::Status(errno::to_status(e))),
+    }
+}

@@ -1,0 +1,73 @@
+//! READ (MS-SMB2 3.3.5.12): file data through pread, pipe data from the RPC
+//! endpoint.
+
+use wire::create::access;
+use wire::read::{encode_read_response_head, ReadRequest};
+use wire::NtStatus;
+
+use super::close::lookup_open;
+use crate::dispatch::{Error, HandlerResult, Request};
+use crate::errno;
+use crate::state::{lock, OpenKind};
+
+pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
+    let r = ReadRequest::parse(req.msg)?;
+    let n = req.conn.negotiated().ok_or(Error::Disconnect)?;
+    if r.length > n.max_read {
+        return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+    }
+    let open = lookup_open(req, r.file_id)?;
+    match &open.kind {
+        OpenKind::Pipe(p) => {
+            let (data, more) = lock(p).read(r.length as usize);
+            if data.is_empty() {
+                return Err(Error::Status(NtStatus::PIPE_EMPTY));
+            }
+            encode_read_response_head(out, data.len() as u32, 0);
+            out.extend_from_slice(&data);
+            Ok(if more {
+                NtStatus::BUFFER_OVERFLOW
+            } else {
+                NtStatus::SUCCESS
+            })
+        }
+        OpenKind::File(h) => {
+            if open.is_dir {
+                return Err(Error::Status(NtStatus::INVALID_DEVICE_REQUEST));
+            }
+            if open.granted_access & (access::FILE_READ_DATA | access::FILE_EXECUTE) == 0 {
+                return Err(Error::Status(NtStatus::ACCESS_DENIED));
+            }
+            if r.offset > i64::MAX as u64 {
+                return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+            }
+            let head = out.len();
+            encode_read_response_head(out, 0, 0);
+            let data_at = out.len();
+            out.resize(data_at + r.length as usize, 0);
+            let got = match out.get_mut(data_at..) {
+                Some(buf) => h.read_at(buf, r.offset).map_err(errno::to_status)?,
+                None => 0,
+            };
+            out.truncate(data_at + got);
+            if got == 0 && r.length > 0 || (got as u64) < u64::from(r.minimum_count) {
+                out.truncate(head);
+                return Err(Error::Status(NtStatus::END_OF_FILE));
+            }
+            if r.length == 0 && r.offset > 0 {
+                // A zero-length read past EOF still reports END_OF_FILE (MS-FSA 2.1.5.2).
+                let size = h.stat().map(|s| s.size).unwrap_or(0);
+                if r.offset >= size {
+                    out.truncate(head);
+                    return Err(Error::Status(NtStatus::END_OF_FILE));
+                }
+            }
+            if let Some(len) = out.get_mut(head + 4..head + 8) {
+                len.copy_from_slice(&(got as u32).to_le_bytes());
+            }
+            open.position
+                .store(r.offset + got as u64, std::sync::atomic::Ordering::Relaxed);
+            Ok(NtStatus::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! SET_INFO (MS-SMB2 3.3.5.21, MS-FSA 2.1.5.14): times and attributes,
+//! end of file (sparse growth with ftruncate), allocation, disposition,
+//! rename and hard link.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use wire::create::access;
+use wire::query_info::{INFO_FILE, INFO_FILESYSTEM, INFO_SECURITY};
+use wire::reader::{utf16_to_string, Reader};
+use wire::set_info::{encode_set_info_response, SetInfoRequest};
+use wire::NtStatus;
+
+use super::close::lookup_open;
+use super::fileinfo::{attr, open_meta};
+use super::query_info::class;
+use crate::dispatch::{Error, HandlerResult, Request};
+use crate::state::{lock, Open};
+use crate::{errno, path};
+
+pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
+    let r = SetInfoRequest::parse(req.msg)?;
+    let open = lookup_open(req, r.file_id)?;
+    let tree = req.tree()?.clone();
+    if open.handle().is_none() {
+        return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+    }
+    match r.info_type {
+        INFO_FILE => {}
+        INFO_FILESYSTEM => return Err(Error::Status(NtStatus::NOT_SUPPORTED)),
+        INFO_SECURITY => return Err(Error::Status(NtStatus::NOT_SUPPORTED)),
+        _ => return Err(Error::Status(NtStatus::INVALID_PARAMETER)),
+    }
+    if !tree.writable && !matches!(r.info_class, class::POSITION | class::MODE) {
+        return Err(Error::Status(NtStatus::ACCESS_DENIED));
+    }
+    let b = r.buffer;
+    match r.info_class {
+        class::BASIC => set_basic(&open, b)?,
+        class::END_OF_FILE => {
+            need(&open, access::FILE_WRITE_DATA)?;
+            let len = Reader::new(b)
+                .u64()
+                .map_err(|_| NtStatus::INFO_LENGTH_MISMATCH)?;
+            if open.is_dir {
+                return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+            }
+            if len > i64::MAX as u64 {
+                return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+            }
+            // Growing is sparse: ftruncate never writes zeros.
+            fh(&open)?.set_len(len).map_err(errno::to_status)?;
+        }
+        class::ALLOCATION => {
+            need(&open, access::FILE_WRITE_DATA)?;
+            let len = Reader::new(b)
+                .u64()
+                .map_err(|_| NtStatus::INFO_LENGTH_MISMATCH)?;
+            if open.is_dir {
+                return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+            }
+            let h = fh(&open)?;
+            let size = h.stat().map_err(errno::to_status)?.size;
+            if len < size {
+                h.set_len(len).map_err(errno::to_status)?;
+            } else {
+                // Reserve only where the filesystem does it cheaply; never by writing zeros.
+                let _ = h.allocate(len);
+            }
+        }
+        class::DISPOSITION => {
+            let pending = Reader::new(b)
+                .u8()
+                .map_err(|_| NtStatus::INFO_LENGTH_MISMATCH)?
+                != 0;
+            set_disposition(req, &open, pending)?;
+        }
+        class::DISPOSITION_EX => {
+            let flags = Reader::new(b)
+                .u32()
+                .map_err(|_| NtStatus::INFO_LENGTH_MISMATCH)?;
+            set_disposition(req, &open, flags & 0x1 != 0)?;
+        }
+        class::POSITION => {
+            let pos = Reader::new(b)
+                .u64()
+                .map_err(|_| NtStatus::INFO_LENGTH_MISMATCH)?;
+            if pos > i64::MAX as u64 {
+                return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+            }
+            open.position.store(pos, Ordering::Relaxed);
+        }
+        class::MODE => {
+            let mode = Reader::new(b)
+                .u32()
+                .map_err(|_| NtStatus::INFO_LENGTH_MISMATCH)?;
+            // MS-FSCC 2.4.26: only these bits may be set, and the two SYNCHRONOUS ones not together.
+            if mode & !0x0000_103E != 0 || mode & 0x30 == 0x30 {
+                return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+            }
+            open.mode.store(mode, Ordering::Relaxed);
+        }
+        class::RENAME => rename(req, &open, b, false)?,
+        class::LINK => rename(req, &open, b, true)?,
+        class::VALID_DATA_LENGTH => {
+            need(&open, access::FILE_WRITE_DATA)?;
+        }
+        class::FULL_EA => return Err(Error::Status(NtStatus::EAS_NOT_SUPPORTED)),
+        class::SHORT_NAME => return Err(Error::Status(NtStatus::NOT_SUPPORTED)),
+        _ => return Err(Error::Status(NtStatus::INVALID_INFO_CLASS)),
+    }
+    encode_set_info_response(out);
+    Ok(NtStatus::SUCCESS)
+}
+
+fn fh(open: &Open) -> Result<&vfs::Handle, Error> {
+    open.handle()
+        .ok_or(Error::Status(NtStatus::INVALID_PARAMETER))
+}
+
+fn need(open: &Open, bits: u32) -> Result<(), Error> {
+    if open.granted_access & bits == 0 {
+        Err(Error::Status(NtStatus::ACCESS_DENIED))
+    } else {
+        Ok(())
+    }
+}
+
+fn nt_to_system(nt: u64) -> SystemTime {
+    let t = vfs::Timespec::from_nt(nt);
+    if t.sec >= 0 {
+        UNIX_EPOCH + Duration::new(t.sec as u64, t.nsec)
+    } else {
+        UNIX_EPOCH - Duration::from_secs(t.sec.unsigned_abs())
+    }
+}
+
+/// FileBasicInformation (MS-FSA 2.1.5.14.2): 0 leaves a field unchanged,
+/// -1 (and -2) only suspend automatic updates, which this server does not make.
+fn set_basic(open: &Open, b: &[u8]) -> Result<(), Error> {
+    need(open, access::FILE_WRITE_ATTRIBUTES)?;
+    let mut r = Reader::new(b);
+    let (creation, atime, mtime, _ctime, attributes) = (|| -> Result<_, wire::WireError> {
+        Ok((r.u64()?, r.u64()?, r.u64()?, r.u64()?, r.u32()?))
+    })()
+    .map_err(|_| NtStatus::INFO_LENGTH_MISMATCH)?;
+    let valid_time = |t: u64| t != 0 && t != u64::MAX && t != u64::MAX - 1;
+    if [creation, atime, mtime]
+        .iter()
+        .any(|t| *t > i64::MAX as u64 && !(*t == u64::MAX || *t == u64::MAX - 1))
+    {
+        return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+    }
+    if attributes & attr::DIRECTORY != 0 && !open.is_dir {
+        return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+    }
+    let h = fh(open)?;
+    if valid_time(atime) || valid_time(mtime) {
+        h.set_times(
+            valid_time(atime).then(|| nt_to_system(atime)),
+            valid_time(mtime).then(|| nt_to_system(mtime)),
+        )
+        .map_err(errno::to_status)?;
+    }
+    if valid_time(creation) || attributes != 0 {
+        let meta = open_meta(open)?;
+        let mut dos = h.dos_attrib().ok().flatten().unwrap_or(vfs::DosAttrib {
+            attributes: meta.attributes & !(attr::DIRECTORY | attr::NORMAL),
+            create_time: Some(meta.creation_time),
+        });
+        if attributes != 0 {
+            // Bits this server does not keep are accepted and ignored, as Windows does.
+            dos.attributes = attributes & attr::SETTABLE;
+            if open.is_dir {
+                dos.attributes |= attr::DIRECTORY;
+            }
+        }
+        if valid_time(creation) {
+            dos.create_time = Some(creation);
+        } else if dos.create_time.is_none() {
+            dos.create_time = Some(meta.creation_time);
+        }
+        match h.set_dos_attrib(&dos) {
+            Ok(()) => {}
+            Err(vfs::Errno::OPNOTSUPP) => {
+                // No xattrs: keep READONLY in the mode bits at least.
+                let mode = meta.stat.mode & 0o7777;
+                let new = if dos.attributes & attr::READONLY != 0 {
+                    mode & !0o222
+                } else {
+                    mode | 0o200
+                };
+                h.chmod(new).map_err(errno::to_status)?;
+            }
+            Err(e) => return Err(Error::Status(errno::to_status(e))),
+        }
+    }
+    Ok(())
+}
+
+fn set_disposition(req: &Request<'_>, open: &Open, pending: bool) -> Result<(), Error> {
+    need(open, access::DELETE)?;
+    if pending {
+        let path = open.path();
+        if path.is_empty() {
+            return Err(Error::Status(NtStatus::CANNOT_DELETE));
+        }
+        let meta = open_meta(open)?;
+        if meta.attributes & attr::READONLY != 0 {
+            return Err(Error::Status(NtStatus::CANNOT_DELETE));
+        }
+        if open.is_dir {
+            let h = fh(open)?;
+            let mut c = h.read_dir().map_err(errno::to_status)?;
+            if c.next_entry().map_err(errno::to_status)?.is_some() {
+                return Err(Error::Status(NtStatus::DIRECTORY_NOT_EMPTY));
+            }
+        }
+    }
+    open.delete_on_close.store(pending, Ordering::Release);
+    req.server.files.set_delete_pending(open.file_key, pending);
+    Ok(())
+}
+
+/// FileRenameInformation / FileLinkInformation (MS-FSCC 2.4.42, 2.4.27.1).
+fn rename(req: &Request<'_>, open: &Open, b: &[u8], link: bool) -> Result<(), Error> {
+    let mut r = Reader::new(b);
+    let replace = r.u8().map_err(|_| NtStatus::INFO_LENGTH_MISMATCH)? != 0;
+    r.skip(7).map_err(|_| NtStatus::INFO_LENGTH_MISMATCH)?;
+    let root = r.u64().map_err(|_| NtStatus::INFO_LENGTH_MISMATCH)?;
+    let len = r.u32().map_err(|_| NtStatus::INFO_LENGTH_MISMATCH)? as usize;
+    let name_bytes = r.take(len).map_err(|_| NtStatus::INFO_LENGTH_MISMATCH)?;
+    if root != 0 {
+        return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+    }
+    let name = utf16_to_string(name_bytes).map_err(|_| NtStatus::OBJECT_NAME_INVALID)?;
+    if name.is_empty() {
+        return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+    }
+    if !link {
+        need(open, access::DELETE)?;
+    }
+    let share = open
+        .tree
+        .share()
+        .ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
+    let target_rel = path::to_relative(&name)?;
+    if target_rel.is_empty() {
+        return Err(Error::Status(NtStatus::OBJECT_NAME_INVALID));
+    }
+    let source = open.path();
+    if link && open.is_dir {
+        return Err(Error::Status(NtStatus::FILE_IS_A_DIRECTORY));
+    }
+    // Resolve the target's directory case-insensitively; keep the new name's case.
+    let (parent, leaf) = path::split_parent(&target_rel);
+    let parent_real = share.fs.lookup(parent).map_err(errno::path_status)?;
+    if !parent_real.exists {
+        return Err(Error::Status(NtStatus::OBJECT_PATH_NOT_FOUND));
+    }
+    let target_lookup = share.fs.lookup(&target_rel).map_err(errno::path_status)?;
+    let target =
+        if target_lookup.exists && target_lookup.path.eq_ignore_ascii_case(&source) && !link {
+            // A case-only rename of the same file.
+            if parent_real.path.is_empty() {
+                leaf.to_string()
+            } else {
+                format!("{}/{}", parent_real.path, leaf)
+            }
+        } else if target_lookup.exists {
+            if !replace {
+                return Err(Error::Status(NtStatus::OBJECT_NAME_COLLISION));
+            }
+            let st = share
+                .fs
+                .stat(&target_lookup.path)
+                .map_err(errno::to_status)?;
+            if st.is_dir() {
+                return Err(Error::Status(NtStatus::ACCESS_DENIED));
+            }
+            if req.server.files.open_count((st.dev, st.ino)) > 0 {
+                return Err(Error::Status(NtStatus::ACCESS_DENIED));
+            }
+            target_lookup.path
+        } else if parent_real.path.is_empty() {
+            leaf.to_string()
+        } else {
+            format!("{}/{}", parent_real.path, leaf)
+        };
+    if link {
+        share.fs.link(&source, &target).map_err(errno::to_status)?;
+        return Ok(());
+    }
+    if open.is_dir && dir_has_open_children(req, open, &source) {
+        return Err(Error::Status(NtStatus::ACCESS_DENIED));
+    }
+    if req
+        .server
+        .files
+        .others_deny_delete(open.file_key, open.file_id.volatile)
+    {
+        return Err(Error::Status(NtStatus::SHARING_VIOLATION));
+    }
+    share
+        .fs
+        .rename(&source, &target, replace)
+        .map_err(errno::to_status)?;
+    *lock(&open.path) = target.clone();
+    if let Some(h) = open.handle() {
+        h.set_path(&target);
+    }
+    update_child_paths(req, open, &source, &target);
+    Ok(())
+}
+
+/// Windows refuses to rename a directory while files below it are open.
+fn dir_has_open_children(req: &Request<'_>, open: &Open, dir: &str) -> bool {
+    let prefix = format!("{dir}/");
+    let Some(s) = &req.session else { return false };
+    let opens = lock(&s.opens);
+    opens.values().any(|o| {
+        o.file_id != open.file_id && o.tree.id == open.tree.id && o.path().starts_with(&prefix)
+    })
+}
+
+fn update_child_paths(req: &Request<'_>, open: &Open, from: &str, to: &str) {
+    let prefix = format!("{from}/");
+    let Some(s) = &req.session else { return };
+    for o in lock(&s.opens).values() {
+        if o.file_id == open.file_id {
+            continue;
+        }
+        let p = o.path();
+        if let Some(rest) = p.strip_prefix(&prefix) {
+            let np = format!("{to}/{rest}");
+            if let Some(h) = o.handle() {
+                h.set_path(&np);
+            }
+            *lock(&o.path) = np;
+        }
+    }
+}

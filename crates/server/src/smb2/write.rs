@@ -1,0 +1,68 @@
+//! WRITE (MS-SMB2 3.3.5.13): pwrite at the offset (growing the file as
+//! needed), write-through honoured with fdatasync; pipe writes feed the RPC endpoint.
+
+use std::sync::atomic::Ordering;
+
+use wire::create::{access, options};
+use wire::write::{encode_write_response, WriteRequest, WRITEFLAG_WRITE_THROUGH};
+use wire::NtStatus;
+
+use super::close::lookup_open;
+use crate::dispatch::{Error, HandlerResult, Request};
+use crate::errno;
+use crate::state::{lock, OpenKind};
+
+pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
+    let r = WriteRequest::parse(req.msg)?;
+    let n = req.conn.negotiated().ok_or(Error::Disconnect)?;
+    if r.data.len() > n.max_write as usize {
+        return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+    }
+    let open = lookup_open(req, r.file_id)?;
+    match &open.kind {
+        OpenKind::Pipe(p) => {
+            let info = crate::smb2::ioctl::rpc_info(req)?;
+            lock(p)
+                .write(r.data, &info)
+                .map_err(|_| NtStatus::INVALID_PARAMETER)?;
+            encode_write_response(out, r.data.len() as u32);
+            Ok(NtStatus::SUCCESS)
+        }
+        OpenKind::File(h) => {
+            if open.is_dir {
+                return Err(Error::Status(NtStatus::INVALID_DEVICE_REQUEST));
+            }
+            if open.granted_access & (access::FILE_WRITE_DATA | access::FILE_APPEND_DATA) == 0 {
+                return Err(Error::Status(NtStatus::ACCESS_DENIED));
+            }
+            // 0xFFFFFFFF_FFFFFFFF with append access means "at end of file" (MS-SMB2 3.3.5.13).
+            let offset =
+                if r.offset == u64::MAX && open.granted_access & access::FILE_APPEND_DATA != 0 {
+                    h.stat().map_err(errno::to_status)?.size
+                } else {
+                    r.offset
+                };
+            if offset > i64::MAX as u64
+                || offset
+                    .checked_add(r.data.len() as u64)
+                    .is_none_or(|e| e > i64::MAX as u64)
+            {
+                return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+            }
+            let written = if r.data.is_empty() {
+                0
+            } else {
+                h.write_at(r.data, offset).map_err(errno::to_status)?
+            };
+            let through = r.flags & WRITEFLAG_WRITE_THROUGH != 0
+                || open.mode.load(Ordering::Relaxed) & options::WRITE_THROUGH != 0;
+            if through {
+                h.sync().map_err(errno::to_status)?;
+            }
+            open.position
+                .store(offset + written as u64, Ordering::Relaxed);
+            encode_write_response(out, written as u32);
+            Ok(NtStatus::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! Protocol state, named as in MS-SMB2 3.3.1: the server, its connections,
+//! sessions, tree connects and opens.
+//!
+//! Locking: each object guards its own mutable part; no lock is held across
+//! file I/O. A handler resolves session, tree and open by id for every
+//! request (never caching them across compound elements).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use wire::create::FileId;
+
+use crate::config::{ServerConfig, ShareConfig};
+use crate::credits::CreditWindow;
+use crate::filetable::FileTable;
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it: a
+/// panic costs one request, never the server.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Global server state (MS-SMB2 3.3.1.5).
+pub struct Server {
+    pub config: ServerConfig,
+    pub users: auth::UserDb,
+    pub server_guid: [u8; 16],
+    pub start_time: u64,
+    /// Disk shares with their confined root, in config order.
+    pub shares: Vec<Arc<ShareEntry>>,
+    pub files: FileTable,
+    pub locks: crate::smb2::lock::LockTable,
+    next_session_id: AtomicU64,
+    next_file_id: AtomicU64,
+    pub connections: AtomicU32,
+}
+
+/// A configured disk share and its opened root.
+pub struct ShareEntry {
+    pub config: ShareConfig,
+    pub fs: vfs::Share,
+    pub volume_serial: u32,
+}
+
+impl Server {
+    pub fn new(config: ServerConfig, users: auth::UserDb) -> std::io::Result<Server> {
+        let mut shares = Vec::new();
+        for s in &config.shares {
+            let fs = vfs::Share::new(&s.path).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("share [{}] path {}: {e}", s.name, s.path.display()),
+                )
+            })?;
+            let volume_serial = crate::util::fnv32(s.path.to_string_lossy().as_bytes());
+            shares.push(Arc::new(ShareEntry {
+                config: s.clone(),
+                fs,
+                volume_serial,
+            }));
+        }
+        let mut server_guid = [0u8; 16];
+        // A stable server GUID: derived from the NetBIOS name, so it survives restarts.
+        let h = crypto::md5(format!("rsmbd-server-guid:{}", config.netbios_name).as_bytes());
+        server_guid.copy_from_slice(&h);
+        let mut seed = [0u8; 8];
+        crypto::random_bytes(&mut seed);
+        Ok(Server {
+            start_time: crate::util::nt_now(),
+            server_guid,
+            shares,
+            files: FileTable::default(),
+            locks: Default::default(),
+            // Session ids start at a random point so ids are not guessable across restarts.
+            next_session_id: AtomicU64::new((u64::from_le_bytes(seed) & 0x0000_ffff_ffff_0000) | 1),
+            next_file_id: AtomicU64::new(1),
+            connections: AtomicU32::new(0),
+            config,
+            users,
+        })
+    }
+
+    pub fn new_session_id(&self) -> u64 {
+        self.next_session_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn new_file_id(&self) -> u64 {
+        self.next_file_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn find_share(&self, name: &str) -> Option<&Arc<ShareEntry>> {
+        self.shares.iter().find(|s| {
+            s.config.name.eq_ignore_ascii_case(name)
+                || s.config.name.to_lowercase() == name.to_lowercase()
+        })
+    }
+}
+
+/// What NEGOTIATE decided for a connection (MS-SMB2 3.3.1.7).
+#[derive(Clone, Debug)]
+pub struct Negotiated {
+    pub dialect: u16,
+    pub client_guid: [u8; 16],
+    pub client_capabilities: u32,
+    pub client_security_mode: u16,
+    pub server_capabilities: u32,
+    pub server_security_mode: u16,
+    pub client_dialects: Vec<u16>,
+    pub signing_algorithm: Option<crypto::SigningAlgorithm>,
+    pub cipher: Option<crypto::Cipher>,
+    pub max_read: u32,
+    pub max_write: u32,
+    pub max_trans: u32,
+    /// 3.1.1: the connection's preauth integrity hash after NEGOTIATE.
+    pub preauth_hash: [u8; 64],
+}
+
+impl Default for Negotiated {
+    fn default() -> Self {
+        Negotiated {
+            dialect: 0,
+            client_guid: [0; 16],
+            client_capabilities: 0,
+            client_security_mode: 0,
+            server_capabilities: 0,
+            server_security_mode: 0,
+            client_dialects: Vec::new(),
+            signing_algorithm: None,
+            cipher: None,
+            max_read: 65536,
+            max_write: 65536,
+            max_trans: 65536,
+            preauth_hash: [0; 64],
+        }
+    }
+}
+
+/// One transport connection.
+pub struct Connection {
+    pub id: u64,
+    pub peer: String,
+    pub negotiated: Mutex<Option<Negotiated>>,
+    pub credits: Mutex<CreditWindow>,
+    pub sessions: Mutex<HashMap<u64, Arc<Session>>>,
+    /// Set when the connection must be closed after the current frame.
+    pub closing: AtomicBool,
+}
+
+impl Connection {
+    pub fn new(id: u64, peer: String) -> Connection {
+        Connection {
+            id,
+            peer,
+            negotiated: Mutex::new(None),
+            credits: Mutex::new(CreditWindow::new()),
+            sessions: Mutex::new(HashMap::new()),
+            closing: AtomicBool::new(false),
+        }
+    }
+
+    pub fn negotiated(&self) -> Option<Negotiated> {
+        lock(&self.negotiated).clone()
+    }
+
+    pub fn session(&self, id: u64) -> Option<Arc<Session>> {
+        lock(&self.sessions).get(&id).cloned()
+    }
+}
+
+/// Authentication state of a session (MS-SMB2 3.3.1.8 Session.State).
+pub enum AuthState {
+    InProgress(Box<auth::Acceptor>),
+    Valid(Box<SessionAuth>),
+    Expired,
+}
+
+/// What a completed logon established.
+pub struct SessionAuth {
+    pub identity: auth::Identity,
+    /// The Unix identity file operations run as.
+    pub unix: Option<vfs::Identity>,
+    pub user_name: String,
+    pub signing_key: Option<crypto::SigningKey>,
+    pub session_key: [u8; 16],
+    pub signing_required: bool,
+}
+
+pub struct Session {
+    pub id: u64,
+    pub state: Mutex<AuthState>,
+    /// A re-authentication in progress on a valid session (3.3.5.5.2).
+    pub reauth: Mutex<Option<Box<auth::Acceptor>>>,
+    /// 3.1.1: Session.PreauthIntegrityHashValue.
+    pub preauth_hash: Mutex<[u8; 64]>,
+    pub trees: Mutex<HashMap<u32, Arc<TreeConnect>>>,
+    pub opens: Mutex<HashMap<u64, Arc<Open>>>,
+    next_tree_id: AtomicU32,
+}
+
+impl Session {
+    pub fn new(id: u64, acceptor: auth::Acceptor, preauth: [u8; 64]) -> Session {
+        Session {
+            id,
+            state: Mutex::new(AuthState::InProgress(Box::new(acceptor))),
+            reauth: Mutex::new(None),
+            preauth_hash: Mutex::new(preauth),
+            trees: Mutex::new(HashMap::new()),
+            opens: Mutex::new(HashMap::new()),
+            next_tree_id: AtomicU32::new(1),
+        }
+    }
+
+    pub fn new_tree_id(&self) -> u32 {
+        self.next_tree_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn is_valid(&self) -> bool {
+        matches!(*lock(&self.state), AuthState::Valid(_))
+    }
+
+    pub fn tree(&self, id: u32) -> Option<Arc<TreeConnect>> {
+        lock(&self.trees).get(&id).cloned()
+    }
+
+    pub fn open(&self, volatile: u64) -> Option<Arc<Open>> {
+        lock(&self.opens).get(&volatile).cloned()
+    }
+}
+
+pub enum TreeKind {
+    Disk(Arc<ShareEntry>),
+    Ipc,
+}
+
+/// MS-SMB2 3.3.1.9.
+pub struct TreeConnect {
+    pub id: u32,
+    pub kind: TreeKind,
+    /// The most this user may be granted on this share.
+    pub maximal_access: u32,
+    pub writable: bool,
+}
+
+impl TreeConnect {
+    pub fn share(&self) -> Option<&Arc<ShareEntry>> {
+        match &self.kind {
+            TreeKind::Disk(s) => Some(s),
+            TreeKind::Ipc => None,
+        }
+    }
+}
+
+pub enum OpenKind {
+    File(vfs::Handle),
+    Pipe(Mutex<rpc::Pipe>),
+}
+
+/// Where a directory listing stands (QUERY_DIRECTORY).
+pub struct DirState {
+    pub pattern: String,
+    pub cursor: vfs::DirCursor,
+    /// Entries "." and ".." still to emit (2, 1, 0).
+    pub dots_left: u8,
+    /// An entry read but not yet returned because it did not fit.
+    pub pending: Option<crate::smb2::query_directory::Entry>,
+    pub finished: bool,
+    pub any_returned: bool,
+}
+
+/// MS-SMB2 3.3.1.10.
+pub struct Open {
+    pub file_id: FileId,
+    pub session_id: u64,
+    pub tree: Arc<TreeConnect>,
+    pub kind: OpenKind,
+    pub granted_access: u32,
+    pub share_access: u32,
+    pub is_dir: bool,
+    /// Share-relative real path ("" for the root), updated on rename.
+    pub path: Mutex<String>,
+    /// (dev, ino) key in the server's file table.
+    pub file_key: (u64, u64),
+    pub delete_on_close: AtomicBool,
+    pub position: AtomicU64,
+    pub mode: AtomicU32,
+    pub dir: Mutex<Option<DirState>>,
+    /// Set once the open is closed, so work that raced with CLOSE stops.
+    pub closed: AtomicBool,
+}
+
+impl Open {
+    pub fn handle(&self) -> Option<&vfs::Handle> {
+        match &self.kind {
+            OpenKind::File(h) => Some(h),
+            OpenKind::Pipe(_) => None,
+        }
+    }
+
+    pub fn path(&self) -> String {
+        lock(&self.path).clone()
+    }
+}

@@ -1,0 +1,150 @@
+//! TCP direct hosting (MS-SMB2 2.1): 4-byte framing, a reader that hands
+//! each frame to the blocking pool, and a writer fed through a channel, so
+//! file I/O never stalls the network side and many requests are in flight.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::dispatch::{self, Error};
+use crate::state::{lock, Connection, Server};
+
+/// Largest frame accepted: the largest WRITE plus room for headers, checked
+/// before anything is allocated.
+fn max_frame(server: &Server) -> usize {
+    (server.config.max_write.max(server.config.max_trans) as usize).saturating_add(64 * 1024)
+}
+
+pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let _ = stream.set_nodelay(true);
+    let conn = Arc::new(Connection::new(id, peer.clone()));
+    log::debug!("conn {id}: accepted from {peer}");
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if wr.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let limit = max_frame(&server);
+    let mut head = [0u8; 4];
+    loop {
+        if conn.closing.load(Ordering::Acquire) {
+            break;
+        }
+        if rd.read_exact(&mut head).await.is_err() {
+            break;
+        }
+        let [kind, a, b, c] = head;
+        let len = (usize::from(a) << 16) | (usize::from(b) << 8) | usize::from(c);
+        if kind != 0 {
+            // NetBIOS session keep-alive (0x85) carries nothing; anything else
+            // is not direct-hosted SMB.
+            if kind == 0x85 && len == 0 {
+                continue;
+            }
+            break;
+        }
+        if len < 4 || len > limit {
+            log::debug!("conn {id}: frame of {len} bytes refused");
+            break;
+        }
+        let mut frame = vec![0u8; len];
+        if rd.read_exact(&mut frame).await.is_err() {
+            break;
+        }
+        let server = server.clone();
+        let conn2 = conn.clone();
+        let tx = tx.clone();
+        // A frame that needs an ordered answer (negotiate, session setup) is
+        // processed before the next is read; others run concurrently.
+        let ordered = needs_order(&frame);
+        let task = tokio::task::spawn_blocking(move || {
+            let out = process_frame(&server, &conn2, &frame);
+            match out {
+                Ok(Some(msg)) => {
+                    let _ = tx.send(frame_bytes(msg));
+                }
+                Ok(None) => {}
+                Err(()) => {
+                    conn2.closing.store(true, Ordering::Release);
+                    let _ = tx.send(Vec::new());
+                }
+            }
+        });
+        if ordered {
+            let _ = task.await;
+        }
+    }
+    conn.closing.store(true, Ordering::Release);
+    drop(tx);
+    let _ = writer.await;
+    cleanup(&server, &conn);
+    log::debug!("conn {id}: closed");
+}
+
+fn needs_order(frame: &[u8]) -> bool {
+    match frame.get(..4) {
+        Some([0xFE, b'S', b'M', b'B']) => {
+            let cmd = frame
+                .get(12..14)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                .unwrap_or(0);
+            cmd <= 0x0004
+        }
+        _ => true,
+    }
+}
+
+fn frame_bytes(msg: Vec<u8>) -> Vec<u8> {
+    let len = msg.len() as u32;
+    let mut out = Vec::with_capacity(msg.len() + 4);
+    out.extend_from_slice(&(len & 0x00FF_FFFF).to_be_bytes());
+    out.extend_from_slice(&msg);
+    out
+}
+
+/// One frame in, at most one frame out; Err means drop the connection.
+#[allow(clippy::result_unit_err)]
+pub fn process_frame(
+    server: &Server,
+    conn: &Connection,
+    frame: &[u8],
+) -> Result<Option<Vec<u8>>, ()> {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match frame.get(..4) {
+        Some([0xFF, b'S', b'M', b'B']) => {
+            crate::smb2::negotiate::handle_smb1(server, conn, frame).map(Some)
+        }
+        Some([0xFE, b'S', b'M', b'B']) => dispatch::process_smb2(server, conn, frame),
+        _ => Err(Error::Disconnect),
+    }));
+    match result {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(_)) => Err(()),
+        Err(_) => {
+            log::error!(
+                "conn {}: internal error while processing a request; closing the connection",
+                conn.id
+            );
+            Err(())
+        }
+    }
+}
+
+/// Everything a connection held is released when it ends.
+fn cleanup(server: &Server, conn: &Connection) {
+    let sessions: Vec<_> = lock(&conn.sessions).drain().map(|(_, s)| s).collect();
+    for s in sessions {
+        crate::smb2::close::close_session_opens(server, &s);
+    }
+}
