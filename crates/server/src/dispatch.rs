@@ -382,6 +382,9 @@ fn run_element(
             .ok_or(Error::Status(NtStatus::NETWORK_NAME_DELETED))?;
         req.tree = Some(tree);
     }
+    // File operations run as the Unix identity the user maps to (the share's
+    // `force user`/`force group` first), on this thread only, until the handler returns.
+    let _identity = unix_identity(req).map(|id| vfs::become_identity(&id));
     match cmd {
         Command::NEGOTIATE => smb2::negotiate::handle(req, out),
         Command::SESSION_SETUP => smb2::session_setup::handle(req, out),
@@ -407,6 +410,30 @@ fn run_element(
         Command::OPLOCK_BREAK => smb2::lock::oplock_break(req, out),
         _ => Err(Error::Status(NtStatus::INVALID_PARAMETER)),
     }
+}
+
+fn unix_identity(req: &Request<'_>) -> Option<vfs::Identity> {
+    let session = req.session.as_ref()?;
+    let base = match &*lock(&session.state) {
+        AuthState::Valid(a) => a.unix.clone(),
+        _ => None,
+    }?;
+    let Some(share) = req.tree.as_ref().and_then(|t| t.share()) else {
+        return Some(base);
+    };
+    let mut id = match &share.config.force_user {
+        Some(u) => vfs::lookup_unix_user(u).unwrap_or(base),
+        None => base,
+    };
+    if let Some(g) = share
+        .config
+        .force_group
+        .as_deref()
+        .and_then(vfs::lookup_unix_group)
+    {
+        id.gid = g;
+    }
+    Some(id)
 }
 
 mod wire_dialect {

@@ -35,6 +35,10 @@ const DATA_WRITE: u32 = access::FILE_WRITE_DATA | access::FILE_APPEND_DATA;
 /// existing open?
 fn conflicts(existing: &OpenRecord, acc: u32, share: u32) -> bool {
     let e_acc = existing.access;
+    // An open without data or delete access (a "stat open") takes no part in sharing.
+    if e_acc & (DATA_READ | DATA_WRITE | access::DELETE) == 0 {
+        return false;
+    }
     let e_share = existing.share;
     (e_acc & DATA_READ != 0 && share & share_access::READ == 0)
         || (e_acc & DATA_WRITE != 0 && share & share_access::WRITE == 0)
@@ -116,6 +120,19 @@ impl FileTable {
             .get(&key)
             .map(|e| e.opens.len())
             .unwrap_or(0)
+    }
+
+    /// Renaming inside a directory conflicts with opens of that directory
+    /// that hold DELETE or do not share it (as Windows and Samba check).
+    pub fn parent_blocks_rename(&self, dir: (u64, u64)) -> bool {
+        lock(&self.files)
+            .get(&dir)
+            .map(|e| {
+                e.opens
+                    .iter()
+                    .any(|o| o.access & access::DELETE != 0 || o.share & share_access::DELETE == 0)
+            })
+            .unwrap_or(false)
     }
 
     /// Whether any open other than `except` lacks FILE_SHARE_DELETE (rename/delete of an open file).

@@ -5,6 +5,7 @@ pub mod credits;
 pub mod dispatch;
 pub mod errno;
 pub mod filetable;
+pub mod mangle;
 pub mod netinfo;
 pub mod path;
 pub mod smb2;

@@ -9,9 +9,12 @@ fn invalid_char(c: char) -> bool {
 }
 
 /// Converts a CREATE name (`dir\file`) into `dir/file` ("" = share root).
-/// A leading `\` is accepted as Windows does for SMB2 clients that send one.
+/// A leading `\` is refused as Windows does (MS-SMB2 3.3.5.9).
 pub fn to_relative(name: &str) -> Result<String, NtStatus> {
-    let trimmed = name.trim_start_matches('\\');
+    if name.starts_with('\\') {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    let trimmed = name;
     let trimmed = trimmed.strip_suffix('\\').unwrap_or(trimmed);
     if trimmed.is_empty() {
         return Ok(String::new());
@@ -64,7 +67,8 @@ mod tests {
     fn conversions() {
         assert_eq!(to_relative("").unwrap(), "");
         assert_eq!(to_relative("a\\b").unwrap(), "a/b");
-        assert_eq!(to_relative("\\a\\").unwrap(), "a");
+        assert_eq!(to_relative("a\\").unwrap(), "a");
+        assert_eq!(to_relative("\\a"), Err(NtStatus::INVALID_PARAMETER));
         assert_eq!(
             to_relative("a\\..\\..\\etc"),
             Err(NtStatus::OBJECT_PATH_SYNTAX_BAD)

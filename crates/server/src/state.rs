@@ -41,6 +41,9 @@ pub struct ShareEntry {
     pub config: ShareConfig,
     pub fs: vfs::Share,
     pub volume_serial: u32,
+    /// Short names handed out, so a short name keeps naming its long name
+    /// even after the file is gone (as Samba's mangling cache does).
+    pub mangled: crate::mangle::MangleCache,
 }
 
 impl Server {
@@ -58,6 +61,7 @@ impl Server {
                 config: s.clone(),
                 fs,
                 volume_serial,
+                mangled: Default::default(),
             }));
         }
         let mut server_guid = [0u8; 16];
@@ -73,7 +77,8 @@ impl Server {
             files: FileTable::default(),
             locks: Default::default(),
             // Session ids start at a random point so ids are not guessable across restarts.
-            next_session_id: AtomicU64::new((u64::from_le_bytes(seed) & 0x0000_ffff_ffff_0000) | 1),
+            // Kept below 2^32: some clients store session ids in 32 bits.
+            next_session_id: AtomicU64::new((u64::from_le_bytes(seed) & 0x7fff_0000) | 1),
             next_file_id: AtomicU64::new(1),
             connections: AtomicU32::new(0),
             config,

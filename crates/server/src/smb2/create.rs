@@ -62,6 +62,10 @@ fn validate(r: &CreateRequest<'_>) -> Result<(), NtStatus> {
     if r.desired_access & RESERVED_ACCESS != 0 {
         return Err(NtStatus::ACCESS_DENIED);
     }
+    // MS-FSA 2.1.5.1: a directory cannot be created temporary.
+    if r.file_attributes & attr::TEMPORARY != 0 && r.create_options & options::DIRECTORY_FILE != 0 {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
     if r.file_attributes & !attr::VALID != 0
         || r.file_attributes & attr::DIRECTORY != 0
             && r.create_options & options::NON_DIRECTORY_FILE != 0
@@ -207,7 +211,29 @@ fn open_disk(
         return Err(Error::Status(NtStatus::ACCESS_DENIED));
     }
     let fs = &share.fs;
-    let lookup = fs.lookup(&rel).map_err(errno::path_status)?;
+    let mut lookup = fs.lookup(&rel);
+    if !matches!(&lookup, Ok(l) if l.exists) && rel.split('/').any(crate::mangle::looks_mangled) {
+        if let Some(real) = crate::mangle::resolve(fs, &rel) {
+            lookup = Ok(vfs::Lookup {
+                path: real,
+                exists: true,
+            });
+        } else if let Ok(l) = &lookup {
+            // A short name handed out earlier still names its long name.
+            let (dir, leaf) = path::split_parent(&l.path);
+            if let Some(long) = share.mangled.long_name(dir, leaf) {
+                let p = if dir.is_empty() {
+                    long
+                } else {
+                    format!("{dir}/{long}")
+                };
+                if let Ok(l2) = fs.lookup(&p) {
+                    lookup = Ok(l2);
+                }
+            }
+        }
+    }
+    let lookup = lookup.map_err(errno::path_status)?;
     let rel = lookup.path;
     let id = req.server.new_file_id();
     let (handle, create_action) = if lookup.exists {
@@ -296,6 +322,10 @@ fn open_disk(
             return Err(Error::Status(NtStatus::ACCESS_DENIED));
         }
         let is_dir = opts & options::DIRECTORY_FILE != 0;
+        if delete_on_close && r.file_attributes & attr::READONLY != 0 {
+            // MS-FSA 2.1.5.1.1: a new read-only file cannot be delete-on-close.
+            return Err(Error::Status(NtStatus::CANNOT_DELETE));
+        }
         let handle = if is_dir {
             fs.mkdir(&rel, share.config.directory_mask)
                 .map_err(errno::to_status)?;

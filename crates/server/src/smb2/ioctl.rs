@@ -128,14 +128,16 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             if open.handle().is_none() {
                 return Err(Error::Status(NtStatus::INVALID_DEVICE_REQUEST));
             }
-            // MS-SMB2 2.2.32.3: a 24-byte key naming the open, then ContextLength 0.
-            if max_out < 28 {
+            // MS-SMB2 2.2.32.3: a 24-byte key naming the open, ContextLength 0 and
+            // the 4-byte Context field clients decode.
+            if max_out < 32 {
                 return Err(Error::Status(NtStatus::BUFFER_TOO_SMALL));
             }
             output.extend_from_slice(&open.file_id.persistent.to_le_bytes());
             output.extend_from_slice(&open.file_id.volatile.to_le_bytes());
             output.extend_from_slice(&req.session()?.id.to_le_bytes());
             output.extend_from_slice(&0u32.to_le_bytes());
+            output.extend_from_slice(&[0u8; 4]);
             file_id = open.file_id;
         }
         fsctl::SET_SPARSE => {

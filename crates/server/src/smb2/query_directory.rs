@@ -4,8 +4,7 @@
 
 use wire::create::access;
 use wire::dir::{
-    encode_buffer_response, QueryDirectoryRequest, INDEX_SPECIFIED, REOPEN, RESTART_SCANS,
-    RETURN_SINGLE_ENTRY,
+    encode_buffer_response, QueryDirectoryRequest, REOPEN, RESTART_SCANS, RETURN_SINGLE_ENTRY,
 };
 use wire::writer::utf16_len;
 use wire::{NtStatus, Writer};
@@ -105,7 +104,8 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
         .ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?
         .clone();
     let mut guard = lock(&open.dir);
-    let restart = r.flags & (RESTART_SCANS | REOPEN | INDEX_SPECIFIED) != 0 || guard.is_none();
+    // FileIndex is ignored (INDEX_SPECIFIED continues the scan), as Samba and NTFS do.
+    let restart = r.flags & (RESTART_SCANS | REOPEN) != 0 || guard.is_none();
     if restart {
         let pattern = if r.pattern.is_empty() {
             "*".to_string()

@@ -207,9 +207,19 @@ fn file_info(
             let name = smb_name(open);
             w.u32(utf16_len(&name) as u32);
             w.utf16(&name);
-            100
+            104
         }
-        class::ALTERNATE_NAME => return Err(Error::Status(NtStatus::OBJECT_NAME_NOT_FOUND)),
+        class::ALTERNATE_NAME => {
+            let path = open.path();
+            let (dir, long) = crate::path::split_parent(&path);
+            let name = crate::mangle::short_name(long);
+            if let Some(share) = open.tree.share() {
+                share.mangled.remember(dir, long);
+            }
+            w.u32(utf16_len(&name) as u32);
+            w.utf16(&name);
+            8
+        }
         class::STREAM => {
             if !m.is_dir() {
                 let name = "::$DATA";
@@ -219,7 +229,7 @@ fn file_info(
                 w.u64(m.allocation_size());
                 w.utf16(name);
             }
-            0
+            32
         }
         class::COMPRESSION => {
             w.u64(m.end_of_file());
@@ -253,7 +263,11 @@ fn file_info(
             w.u64(m.stat.dev);
             24
         }
-        class::FULL_EA => return Err(Error::Status(NtStatus::NO_EAS_ON_FILE)),
+        class::FULL_EA => {
+            // MS-FSA 2.1.5.12.12: FILE_READ_EA is checked before anything else.
+            need(open, access::FILE_READ_EA)?;
+            return Err(Error::Status(NtStatus::NO_EAS_ON_FILE));
+        }
         _ => return Err(Error::Status(NtStatus::INVALID_INFO_CLASS)),
     };
     Ok((d, min))

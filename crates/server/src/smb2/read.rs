@@ -50,17 +50,11 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
                 None => 0,
             };
             out.truncate(data_at + got);
-            if got == 0 && r.length > 0 || (got as u64) < u64::from(r.minimum_count) {
+            // MS-SMB2 3.3.5.12: nothing read for a non-empty request, or less
+            // than MinimumCount, is END_OF_FILE; a zero-length read succeeds.
+            if (got == 0 && r.length > 0) || (got as u64) < u64::from(r.minimum_count) {
                 out.truncate(head);
                 return Err(Error::Status(NtStatus::END_OF_FILE));
-            }
-            if r.length == 0 && r.offset > 0 {
-                // A zero-length read past EOF still reports END_OF_FILE (MS-FSA 2.1.5.2).
-                let size = h.stat().map(|s| s.size).unwrap_or(0);
-                if r.offset >= size {
-                    out.truncate(head);
-                    return Err(Error::Status(NtStatus::END_OF_FILE));
-                }
             }
             if let Some(len) = out.get_mut(head + 4..head + 8) {
                 len.copy_from_slice(&(got as u32).to_le_bytes());

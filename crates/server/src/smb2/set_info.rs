@@ -28,7 +28,11 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
     match r.info_type {
         INFO_FILE => {}
         INFO_FILESYSTEM => return Err(Error::Status(NtStatus::NOT_SUPPORTED)),
-        INFO_SECURITY => return Err(Error::Status(NtStatus::NOT_SUPPORTED)),
+        INFO_SECURITY => {
+            set_security(&open, r.additional_information, r.buffer)?;
+            encode_set_info_response(out);
+            return Ok(NtStatus::SUCCESS);
+        }
         _ => return Err(Error::Status(NtStatus::INVALID_PARAMETER)),
     }
     if !tree.writable && !matches!(r.info_class, class::POSITION | class::MODE) {
@@ -151,6 +155,10 @@ fn set_basic(open: &Open, b: &[u8]) -> Result<(), Error> {
     {
         return Err(Error::Status(NtStatus::INVALID_PARAMETER));
     }
+    // MS-FSA 2.1.5.14.2: DIRECTORY on a file, or TEMPORARY on a directory, is invalid.
+    if attributes & attr::TEMPORARY != 0 && open.is_dir {
+        return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+    }
     if attributes & attr::DIRECTORY != 0 && !open.is_dir {
         return Err(Error::Status(NtStatus::INVALID_PARAMETER));
     }
@@ -244,7 +252,8 @@ fn rename(req: &Request<'_>, open: &Open, b: &[u8], link: bool) -> Result<(), Er
         .tree
         .share()
         .ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
-    let target_rel = path::to_relative(&name)?;
+    // Rename targets are full paths from the share root; some clients send a leading `\`.
+    let target_rel = path::to_relative(name.strip_prefix('\\').unwrap_or(&name))?;
     if target_rel.is_empty() {
         return Err(Error::Status(NtStatus::OBJECT_NAME_INVALID));
     }
@@ -301,6 +310,12 @@ fn rename(req: &Request<'_>, open: &Open, b: &[u8], link: bool) -> Result<(), Er
     {
         return Err(Error::Status(NtStatus::SHARING_VIOLATION));
     }
+    let (src_parent, _) = path::split_parent(&source);
+    if let Ok(ps) = share.fs.stat(src_parent) {
+        if req.server.files.parent_blocks_rename((ps.dev, ps.ino)) {
+            return Err(Error::Status(NtStatus::SHARING_VIOLATION));
+        }
+    }
     share
         .fs
         .rename(&source, &target, replace)
@@ -339,4 +354,39 @@ fn update_child_paths(req: &Request<'_>, open: &Open, from: &str, to: &str) {
             *lock(&o.path) = np;
         }
     }
+}
+
+/// SET_INFO of a security descriptor (MS-SMB2 3.3.5.21.3): the rights are
+/// checked and the descriptor validated (MS-DTYP 2.4.6); this server keeps no
+/// NT ACLs yet, so the Unix owner and mode stay what they are.
+fn set_security(open: &Open, info: u32, sd: &[u8]) -> Result<(), Error> {
+    const OWNER: u32 = 0x1;
+    const GROUP: u32 = 0x2;
+    const DACL: u32 = 0x4;
+    const SACL: u32 = 0x8;
+    if info & (OWNER | GROUP) != 0 && open.granted_access & access::WRITE_OWNER == 0 {
+        return Err(Error::Status(NtStatus::ACCESS_DENIED));
+    }
+    if info & DACL != 0 && open.granted_access & access::WRITE_DAC == 0 {
+        return Err(Error::Status(NtStatus::ACCESS_DENIED));
+    }
+    if info & SACL != 0 {
+        return Err(Error::Status(NtStatus::PRIVILEGE_NOT_HELD));
+    }
+    let mut r = Reader::new(sd);
+    let parsed = (|| -> Result<[u32; 4], wire::WireError> {
+        if r.u8()? != 1 {
+            return Err(wire::WireError::Invalid);
+        }
+        r.skip(1)?;
+        let _control = r.u16()?;
+        Ok([r.u32()?, r.u32()?, r.u32()?, r.u32()?])
+    })()
+    .map_err(|_| NtStatus::INVALID_SECURITY_DESCR)?;
+    for off in parsed {
+        if off != 0 && (off as usize) >= sd.len() {
+            return Err(Error::Status(NtStatus::INVALID_SECURITY_DESCR));
+        }
+    }
+    Ok(())
 }
