@@ -128,9 +128,10 @@ impl FileTable {
         lock(&self.files)
             .get(&dir)
             .map(|e| {
-                e.opens
-                    .iter()
-                    .any(|o| o.access & access::DELETE != 0 || o.share & share_access::DELETE == 0)
+                e.opens.iter().any(|o| {
+                    o.access & (DATA_READ | DATA_WRITE | access::DELETE) != 0
+                        && (o.access & access::DELETE != 0 || o.share & share_access::DELETE == 0)
+                })
             })
             .unwrap_or(false)
     }

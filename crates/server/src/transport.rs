@@ -37,13 +37,15 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
         let _ = wr.shutdown().await;
     });
     let limit = max_frame(&server);
+    let shutdown = Arc::new(tokio::sync::Notify::new());
     let mut head = [0u8; 4];
     loop {
         if conn.closing.load(Ordering::Acquire) {
             break;
         }
-        if rd.read_exact(&mut head).await.is_err() {
-            break;
+        tokio::select! {
+            r = rd.read_exact(&mut head) => if r.is_err() { break },
+            _ = shutdown.notified() => break,
         }
         let [kind, a, b, c] = head;
         let len = (usize::from(a) << 16) | (usize::from(b) << 8) | usize::from(c);
@@ -60,12 +62,14 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
             break;
         }
         let mut frame = vec![0u8; len];
-        if rd.read_exact(&mut frame).await.is_err() {
-            break;
+        tokio::select! {
+            r = rd.read_exact(&mut frame) => if r.is_err() { break },
+            _ = shutdown.notified() => break,
         }
         let server = server.clone();
         let conn2 = conn.clone();
         let tx = tx.clone();
+        let stop = shutdown.clone();
         // A frame that needs an ordered answer (negotiate, session setup) is
         // processed before the next is read; others run concurrently.
         let ordered = needs_order(&frame);
@@ -77,8 +81,9 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
                 }
                 Ok(None) => {}
                 Err(()) => {
+                    // Stop reading: the connection ends once queued replies are out.
                     conn2.closing.store(true, Ordering::Release);
-                    let _ = tx.send(Vec::new());
+                    stop.notify_one();
                 }
             }
         });

@@ -39,7 +39,7 @@ pub fn map_generic(mut a: u32) -> u32 {
 /// Bits of DesiredAccess MS-SMB2 2.2.13.1 leaves reserved.
 const RESERVED_ACCESS: u32 = 0x0CE0_FE00;
 /// CreateOptions bits this server refuses (3.3.5.9).
-const UNSUPPORTED_OPTIONS: u32 = options::RESERVE_OPFILTER | 0x0080_0000;
+const UNSUPPORTED_OPTIONS: u32 = options::RESERVE_OPFILTER;
 
 fn validate(r: &CreateRequest<'_>) -> Result<(), NtStatus> {
     if r.impersonation_level > 3 {
