@@ -219,8 +219,6 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     f.sync_all()
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
 /// The login name of the owner of `dir`, if it has one.
 fn owner_name(dir: &std::path::Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
@@ -246,6 +244,8 @@ fn owner_name(dir: &std::path::Path) -> Option<String> {
     Some(name.to_string_lossy().into_owned())
 }
 
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
