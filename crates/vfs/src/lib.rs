@@ -18,6 +18,7 @@ mod identity;
 mod share;
 mod stat;
 mod wildcard;
+mod xattr;
 
 pub use dir::{DirCursor, DirEntry};
 pub use dosattrib::{DosAttrib, DOSATTRIB_XATTR};

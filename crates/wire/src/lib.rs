@@ -7,6 +7,7 @@
 pub mod close;
 pub mod create;
 pub mod dir;
+pub mod ea;
 pub mod echo;
 pub mod error;
 pub mod flush;

@@ -206,6 +206,13 @@ fn open_disk(
     }
     let opts = r.create_options;
     let disp = r.create_disposition;
+    // MS-SMB2 2.2.13.2.1: EAs to set on a created or overwritten file, validated first.
+    let eas = match r.context(b"ExtA") {
+        Some(c) => {
+            Some(wire::ea::parse_full_ea_list(c.data).map_err(|_| NtStatus::INVALID_EA_NAME)?)
+        }
+        None => None,
+    };
     let delete_on_close = opts & options::DELETE_ON_CLOSE != 0;
     if delete_on_close && desired & access::DELETE == 0 {
         return Err(Error::Status(NtStatus::ACCESS_DENIED));
@@ -367,6 +374,11 @@ fn open_disk(
             .add((stat.dev, stat.ino), id, desired, r.share_access)?;
         (handle, action::CREATED)
     };
+    if let Some(eas) = &eas {
+        if create_action != action::OPENED {
+            super::ea::apply(&handle, eas)?;
+        }
+    }
     let stat = handle.stat().map_err(errno::to_status)?;
     let dos = handle.dos_attrib().ok().flatten();
     let meta = FileMeta::new(stat, dos, path::file_name(&rel), &share.config);

@@ -75,18 +75,18 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
                 .dialects
                 .iter()
                 .copied()
-                .filter(|d| n.client_dialects.contains(d))
+                .filter(|d| crate::smb2::negotiate::SUPPORTED.contains(d))
                 .max();
             if v.guid != n.client_guid
                 || v.security_mode != n.client_security_mode
                 || v.capabilities != n.client_capabilities
                 || v.dialects != n.client_dialects
-                || picked.is_none()
+                || picked != Some(n.dialect)
             {
                 return Err(Error::Disconnect);
             }
             if max_out < 24 {
-                return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+                return Err(Error::Disconnect);
             }
             wire::ioctl::encode_validate_negotiate_response(
                 &mut output,

@@ -2,6 +2,7 @@
 pub mod change_notify;
 pub mod close;
 pub mod create;
+pub mod ea;
 pub mod fileinfo;
 pub mod flush;
 pub mod ioctl;

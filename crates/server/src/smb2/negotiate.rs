@@ -9,7 +9,7 @@ use crate::config::{dialect, SigningPolicy};
 use crate::dispatch::{Error, HandlerResult, PostHash, Request};
 use crate::state::{lock, Connection, Negotiated, Server};
 
-const SUPPORTED: [u16; 5] = [
+pub const SUPPORTED: [u16; 5] = [
     dialect::SMB2_02,
     dialect::SMB2_10,
     dialect::SMB3_00,

@@ -69,7 +69,7 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
         return Err(Error::Status(NtStatus::INVALID_PARAMETER));
     }
     let (data, min) = match r.info_type {
-        INFO_FILE => file_info(req, &open, r.info_class, n.dialect)?,
+        INFO_FILE => file_info(req, &open, r.info_class, n.dialect, r.input)?,
         INFO_FILESYSTEM => fs_info(&open, r.info_class)?,
         INFO_SECURITY => {
             if open.granted_access & access::READ_CONTROL == 0 {
@@ -138,6 +138,7 @@ fn file_info(
     open: &Open,
     class: u8,
     dialect: u16,
+    input: &[u8],
 ) -> Result<(Vec<u8>, usize), Error> {
     if let OpenKind::Pipe(_) = open.kind {
         return pipe_info(open, class);
@@ -162,7 +163,7 @@ fn file_info(
             8
         }
         class::EA => {
-            w.u32(0);
+            w.u32(open.handle().map(super::ea::ea_size).unwrap_or(0));
             4
         }
         class::ACCESS => {
@@ -199,7 +200,7 @@ fn file_info(
             basic(&mut w, &m);
             standard(&mut w, &m, delete_pending);
             w.u64(m.index_number());
-            w.u32(0);
+            w.u32(open.handle().map(super::ea::ea_size).unwrap_or(0));
             w.u32(open.granted_access);
             w.u64(open.position.load(Ordering::Relaxed));
             w.u32(open.mode.load(Ordering::Relaxed));
@@ -266,7 +267,32 @@ fn file_info(
         class::FULL_EA => {
             // MS-FSA 2.1.5.12.12: FILE_READ_EA is checked before anything else.
             need(open, access::FILE_READ_EA)?;
-            return Err(Error::Status(NtStatus::NO_EAS_ON_FILE));
+            let h = open
+                .handle()
+                .ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
+            let mut eas = super::ea::read_all(h)?;
+            if !input.is_empty() {
+                // Only the EAs the client named, absent ones with an empty value.
+                let wanted = wire::ea::parse_get_ea_list(input)?;
+                eas = wanted
+                    .into_iter()
+                    .map(|n| {
+                        eas.iter()
+                            .find(|e| e.name.eq_ignore_ascii_case(&n))
+                            .cloned()
+                            .unwrap_or(wire::ea::Ea {
+                                flags: 0,
+                                name: n,
+                                value: Vec::new(),
+                            })
+                    })
+                    .collect();
+            }
+            if eas.is_empty() {
+                return Err(Error::Status(NtStatus::NO_EAS_ON_FILE));
+            }
+            wire::ea::encode_full_ea_list(&mut d, &eas);
+            0
         }
         _ => return Err(Error::Status(NtStatus::INVALID_INFO_CLASS)),
     };

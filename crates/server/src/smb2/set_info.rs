@@ -109,7 +109,11 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
         class::VALID_DATA_LENGTH => {
             need(&open, access::FILE_WRITE_DATA)?;
         }
-        class::FULL_EA => return Err(Error::Status(NtStatus::EAS_NOT_SUPPORTED)),
+        class::FULL_EA => {
+            need(&open, access::FILE_WRITE_EA)?;
+            let eas = wire::ea::parse_full_ea_list(b).map_err(|_| NtStatus::INVALID_EA_NAME)?;
+            super::ea::apply(fh(&open)?, &eas)?;
+        }
         class::SHORT_NAME => return Err(Error::Status(NtStatus::NOT_SUPPORTED)),
         _ => return Err(Error::Status(NtStatus::INVALID_INFO_CLASS)),
     }
