@@ -97,7 +97,6 @@ impl Handle {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::*;
     use crate::{CreateMode, OpenHow, Share};
 
     #[test]

@@ -18,7 +18,7 @@ fn valid_name(name: &str) -> bool {
         && name.len() <= 255
         && name
             .bytes()
-            .all(|b| b >= 0x20 && b < 0x7f && !b"\"*+,/:;<=>?[\\]|".contains(&b))
+            .all(|b| (0x20..0x7f).contains(&b) && !b"\"*+,/:;<=>?[\\]|".contains(&b))
 }
 
 /// Parses a chain of FILE_FULL_EA_INFORMATION entries; Err(Invalid) also
