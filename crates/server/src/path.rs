@@ -28,8 +28,8 @@ pub fn to_relative(name: &str) -> Result<String, NtStatus> {
             return Err(NtStatus::OBJECT_PATH_SYNTAX_BAD);
         }
         if comp.contains(':') {
-            // Named streams are not stored by this server.
-            return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
+            // Streams are split off by `parse_name`; here a colon is invalid.
+            return Err(NtStatus::OBJECT_NAME_INVALID);
         }
         if comp.chars().any(invalid_char) {
             return Err(NtStatus::OBJECT_NAME_INVALID);
@@ -43,6 +43,44 @@ pub fn to_relative(name: &str) -> Result<String, NtStatus> {
         out.push_str(comp);
     }
     Ok(out)
+}
+
+/// Splits a CREATE name into its path and named stream (MS-FSCC 2.1.5.3:
+/// `file:stream:$DATA`); `file::$DATA` names the file's main stream.
+pub fn parse_name(name: &str) -> Result<(String, Option<String>), NtStatus> {
+    let (path_part, last) = match name.rfind('\\') {
+        Some(i) => (name.get(..i).unwrap_or(""), name.get(i + 1..).unwrap_or("")),
+        None => ("", name),
+    };
+    let Some((file, rest)) = last.split_once(':') else {
+        return Ok((to_relative(name)?, None));
+    };
+    let (stream, kind) = match rest.split_once(':') {
+        Some((s, k)) => (s, Some(k)),
+        None => (rest, None),
+    };
+    if let Some(k) = kind {
+        if !k.eq_ignore_ascii_case("$DATA") {
+            return Err(NtStatus::OBJECT_NAME_INVALID);
+        }
+    }
+    if stream.is_empty() && kind.is_none() {
+        return Err(NtStatus::OBJECT_NAME_INVALID);
+    }
+    if stream
+        .chars()
+        .any(|c| matches!(c, '/' | '\\' | ':') || (c as u32) < 0x20)
+        || stream.len() > 255
+    {
+        return Err(NtStatus::OBJECT_NAME_INVALID);
+    }
+    let base = if path_part.is_empty() {
+        file.to_string()
+    } else {
+        format!("{path_part}\\{file}")
+    };
+    let rel = to_relative(&base)?;
+    Ok((rel, (!stream.is_empty()).then(|| stream.to_string())))
 }
 
 /// Splits "a/b/c" into ("a/b", "c").
@@ -77,8 +115,16 @@ mod tests {
         assert_eq!(to_relative("a/b"), Err(NtStatus::OBJECT_NAME_INVALID));
         assert_eq!(to_relative("a*"), Err(NtStatus::OBJECT_NAME_INVALID));
         assert_eq!(
-            to_relative("f:stream"),
-            Err(NtStatus::OBJECT_NAME_NOT_FOUND)
+            parse_name("d\\f:s").unwrap(),
+            ("d/f".to_string(), Some("s".to_string()))
         );
+        assert_eq!(
+            parse_name("f:s:$DaTa").unwrap(),
+            ("f".to_string(), Some("s".to_string()))
+        );
+        assert_eq!(parse_name("f::$DATA").unwrap(), ("f".to_string(), None));
+        assert_eq!(parse_name("f:s:$BAD"), Err(NtStatus::OBJECT_NAME_INVALID));
+        assert_eq!(parse_name("a:b\\c"), Err(NtStatus::OBJECT_NAME_INVALID));
+        assert_eq!(to_relative("f:stream"), Err(NtStatus::OBJECT_NAME_INVALID));
     }
 }

@@ -284,6 +284,8 @@ pub struct Open {
     pub is_dir: bool,
     /// Share-relative real path ("" for the root), updated on rename.
     pub path: Mutex<String>,
+    /// The named stream this open reads and writes, None for the main data.
+    pub stream: Option<String>,
     /// (dev, ino) key in the server's file table.
     pub file_key: (u64, u64),
     pub delete_on_close: AtomicBool,

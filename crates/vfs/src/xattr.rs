@@ -94,6 +94,94 @@ impl Handle {
     }
 }
 
+/// Named streams live in `user.DosStream.NAME:$DATA` with one trailing NUL
+/// byte after the data, the layout of Samba's streams_xattr.
+const STREAM_PREFIX: &str = "user.DosStream.";
+const STREAM_SUFFIX: &str = ":$DATA";
+
+fn stream_key(name: &str) -> String {
+    format!("{STREAM_PREFIX}{name}{STREAM_SUFFIX}")
+}
+
+impl Handle {
+    fn raw_list(&self) -> Result<Vec<String>> {
+        let fd = self.as_fd();
+        let raw = match with_buffer(|b| match rustix::fs::flistxattr(fd, &mut *b) {
+            Err(Errno::BADF) => rustix::fs::listxattr(proc_fd_path(fd), b),
+            r => r,
+        }) {
+            Ok(r) => r,
+            Err(Errno::NOTSUP) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(raw
+            .split(|b| *b == 0)
+            .filter_map(|n| std::str::from_utf8(n).ok())
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Names of the file's named streams (without the `:$DATA` type).
+    pub fn stream_names(&self) -> Result<Vec<String>> {
+        Ok(self
+            .raw_list()?
+            .iter()
+            .filter_map(|n| n.strip_prefix(STREAM_PREFIX))
+            .filter_map(|n| n.strip_suffix(STREAM_SUFFIX))
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// The data of stream `name`, None when it does not exist.
+    pub fn stream_read(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let key = stream_key(name);
+        let fd = self.as_fd();
+        match with_buffer(|b| match rustix::fs::fgetxattr(fd, key.as_str(), &mut *b) {
+            Err(Errno::BADF) => rustix::fs::getxattr(proc_fd_path(fd), key.as_str(), b),
+            r => r,
+        }) {
+            Ok(mut v) => {
+                if v.last() == Some(&0) {
+                    v.pop();
+                }
+                Ok(Some(v))
+            }
+            Err(Errno::NODATA) | Err(Errno::NOTSUP) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces the data of stream `name`, creating it.
+    pub fn stream_write(&self, name: &str, data: &[u8]) -> Result<()> {
+        let key = stream_key(name);
+        let mut v = Vec::with_capacity(data.len().saturating_add(1));
+        v.extend_from_slice(data);
+        v.push(0);
+        let fd = self.as_fd();
+        match rustix::fs::fsetxattr(fd, key.as_str(), &v, XattrFlags::empty()) {
+            Err(Errno::BADF) => {
+                rustix::fs::setxattr(proc_fd_path(fd), key.as_str(), &v, XattrFlags::empty())
+            }
+            r => r,
+        }
+    }
+
+    /// Deletes stream `name`; a missing stream is not an error.
+    pub fn stream_remove(&self, name: &str) -> Result<()> {
+        let key = stream_key(name);
+        let fd = self.as_fd();
+        let r = match rustix::fs::fremovexattr(fd, key.as_str()) {
+            Err(Errno::BADF) => rustix::fs::removexattr(proc_fd_path(fd), key.as_str()),
+            r => r,
+        };
+        match r {
+            Err(Errno::NODATA) => Ok(()),
+            r => r,
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -130,5 +218,18 @@ mod tests {
         assert!(h.ea_set("DOSATTRIB", b"x").is_err());
         h.ea_set("EAONE", b"").unwrap();
         assert!(h.ea_names().unwrap().is_empty());
+        h.stream_write("Zone.Identifier", b"[ZoneTransfer]")
+            .unwrap();
+        assert_eq!(
+            h.stream_names().unwrap(),
+            vec!["Zone.Identifier".to_string()]
+        );
+        assert!(h.ea_names().unwrap().is_empty(), "streams are not EAs");
+        assert_eq!(
+            h.stream_read("Zone.Identifier").unwrap().unwrap(),
+            b"[ZoneTransfer]"
+        );
+        h.stream_remove("Zone.Identifier").unwrap();
+        assert!(h.stream_read("Zone.Identifier").unwrap().is_none());
     }
 }

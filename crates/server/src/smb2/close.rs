@@ -62,6 +62,12 @@ pub fn close_open(server: &Server, open: &Open) {
         server.files.set_delete_pending(open.file_key, true);
     }
     if server.files.remove(open.file_key, open.file_id.volatile) {
+        if let (Some(stream), Some(h)) = (&open.stream, open.handle()) {
+            if let Err(e) = h.stream_remove(stream) {
+                log::warn!("delete on close of stream {stream:?} failed: {e}");
+            }
+            return;
+        }
         let path = open.path();
         if path.is_empty() {
             return;

@@ -128,14 +128,14 @@ fn maximal_access(tree: &TreeConnect, attributes: u32) -> u32 {
     }
 }
 
-fn register(req: &Request<'_>, open: Open) -> Result<Arc<Open>, Error> {
+pub(super) fn register(req: &Request<'_>, open: Open) -> Result<Arc<Open>, Error> {
     let session = req.session()?;
     let open = Arc::new(open);
     lock(&session.opens).insert(open.file_id.volatile, open.clone());
     Ok(open)
 }
 
-type Opened = (Arc<Open>, u32, NetworkOpenInfo);
+pub(super) type Opened = (Arc<Open>, u32, NetworkOpenInfo);
 
 fn open_pipe(
     req: &Request<'_>,
@@ -157,6 +157,7 @@ fn open_pipe(
         share_access: r.share_access,
         is_dir: false,
         path: Mutex::new(name.to_string()),
+        stream: None,
         file_key: (0, 0),
         delete_on_close: AtomicBool::new(false),
         position: AtomicU64::new(0),
@@ -190,7 +191,7 @@ fn open_disk(
     name: &str,
     r: &CreateRequest<'_>,
 ) -> Result<Opened, Error> {
-    let rel = path::to_relative(name)?;
+    let (rel, stream) = path::parse_name(name)?;
     if vetoed(share, &rel) {
         return Err(Error::Status(NtStatus::OBJECT_NAME_NOT_FOUND));
     }
@@ -242,6 +243,19 @@ fn open_disk(
     }
     let lookup = lookup.map_err(errno::path_status)?;
     let rel = lookup.path;
+    if let Some(stream) = stream {
+        return super::stream::open_stream(
+            req,
+            tree,
+            share,
+            rel,
+            lookup.exists,
+            stream,
+            r,
+            desired,
+            eas,
+        );
+    }
     let id = req.server.new_file_id();
     let (handle, create_action) = if lookup.exists {
         let stat = fs.stat(&rel).map_err(errno::to_status)?;
@@ -395,6 +409,7 @@ fn open_disk(
         granted_access: desired,
         share_access: r.share_access,
         path: Mutex::new(rel),
+        stream: None,
         delete_on_close: AtomicBool::new(delete_on_close),
         position: AtomicU64::new(0),
         mode: AtomicU32::new(

@@ -13,5 +13,6 @@ pub mod query_info;
 pub mod read;
 pub mod session_setup;
 pub mod set_info;
+pub mod stream;
 pub mod tree_connect;
 pub mod write;

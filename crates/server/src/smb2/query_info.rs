@@ -128,7 +128,57 @@ fn standard(w: &mut Writer<'_>, m: &FileMeta, delete_pending: bool) {
 
 /// The name SMB shows for an open: `\dir\file` from the share root.
 fn smb_name(open: &Open) -> String {
-    format!("\\{}", open.path().replace('/', "\\"))
+    format!("\\{}", share_name(open))
+}
+
+/// `dir\file` (and `:stream` for a stream open) from the share root.
+fn share_name(open: &Open) -> String {
+    let p = open.path().replace('/', "\\");
+    match &open.stream {
+        Some(s) => format!("{p}:{s}"),
+        None => p,
+    }
+}
+
+/// FileStreamInformation (MS-FSCC 2.4.43): the main stream of a file and
+/// every named stream, each entry 8-byte aligned.
+fn stream_list(w: &mut Writer<'_>, open: &Open, m: &FileMeta) -> Result<(), Error> {
+    let mut entries: Vec<(String, u64)> = Vec::new();
+    if !m.is_dir() || open.stream.is_some() {
+        if let Some(h) = open.handle() {
+            let st = h.stat().map_err(errno::to_status)?;
+            if !st.is_dir() {
+                entries.push(("::$DATA".to_string(), st.size));
+            }
+        }
+    }
+    if let Some(h) = open.handle() {
+        for n in h.stream_names().unwrap_or_default() {
+            let size = h
+                .stream_read(&n)
+                .ok()
+                .flatten()
+                .map(|d| d.len())
+                .unwrap_or(0) as u64;
+            entries.push((format!(":{n}:$DATA"), size));
+        }
+    }
+    let base = w.len();
+    let mut prev: Option<usize> = None;
+    for (name, size) in entries {
+        w.align_from(base, 8);
+        let start = w.len();
+        if let Some(p) = prev {
+            w.patch_u32(p, (start - p) as u32);
+        }
+        w.u32(0);
+        w.u32(utf16_len(&name) as u32);
+        w.u64(size);
+        w.u64(size.div_ceil(4096) * 4096);
+        w.utf16(&name);
+        prev = Some(start);
+    }
+    Ok(())
 }
 
 /// Returns the encoded class and its minimum size (smaller buffers get
@@ -143,7 +193,18 @@ fn file_info(
     if let OpenKind::Pipe(_) = open.kind {
         return pipe_info(open, class);
     }
-    let m = open_meta(open)?;
+    let mut m = open_meta(open)?;
+    if open.stream.is_some() {
+        // A stream shows its own size and is never a directory.
+        let len = super::stream::read_data(open)?.len() as u64;
+        m.stat.size = len;
+        m.stat.blocks_bytes = len.div_ceil(4096) * 4096;
+        m.stat.mode = (m.stat.mode & !0o170000) | 0o100000;
+        m.attributes &= !super::fileinfo::attr::DIRECTORY;
+        if m.attributes == 0 {
+            m.attributes = super::fileinfo::attr::NORMAL;
+        }
+    }
     let delete_pending = req.server.files.delete_pending(open.file_key)
         || open.delete_on_close.load(Ordering::Relaxed);
     let mut d = Vec::with_capacity(128);
@@ -187,7 +248,7 @@ fn file_info(
                 return Err(Error::Status(NtStatus::NOT_SUPPORTED));
             }
             let name = if class == class::NORMALIZED_NAME {
-                open.path().replace('/', "\\")
+                share_name(open)
             } else {
                 smb_name(open)
             };
@@ -222,14 +283,7 @@ fn file_info(
             8
         }
         class::STREAM => {
-            if !m.is_dir() {
-                let name = "::$DATA";
-                w.u32(0);
-                w.u32(utf16_len(name) as u32);
-                w.u64(m.end_of_file());
-                w.u64(m.allocation_size());
-                w.utf16(name);
-            }
+            stream_list(&mut w, open, &m)?;
             32
         }
         class::COMPRESSION => {

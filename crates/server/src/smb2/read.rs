@@ -46,6 +46,18 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             let data_at = out.len();
             out.resize(data_at + r.length as usize, 0);
             let got = match out.get_mut(data_at..) {
+                Some(buf) if open.stream.is_some() => {
+                    let data = super::stream::read_data(&open)?;
+                    let from = usize::try_from(r.offset)
+                        .unwrap_or(usize::MAX)
+                        .min(data.len());
+                    let chunk = data.get(from..).unwrap_or(&[]);
+                    let n = chunk.len().min(buf.len());
+                    if let (Some(dst), Some(src)) = (buf.get_mut(..n), chunk.get(..n)) {
+                        dst.copy_from_slice(src);
+                    }
+                    n
+                }
                 Some(buf) => h.read_at(buf, r.offset).map_err(errno::to_status)?,
                 None => 0,
             };

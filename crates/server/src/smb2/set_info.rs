@@ -52,8 +52,18 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             if len > i64::MAX as u64 {
                 return Err(Error::Status(NtStatus::INVALID_PARAMETER));
             }
-            // Growing is sparse: ftruncate never writes zeros.
-            fh(&open)?.set_len(len).map_err(errno::to_status)?;
+            if open.stream.is_some() {
+                let mut data = super::stream::read_data(&open)?;
+                let len = usize::try_from(len).map_err(|_| NtStatus::DISK_FULL)?;
+                if len > super::stream::MAX_STREAM {
+                    return Err(Error::Status(NtStatus::DISK_FULL));
+                }
+                data.resize(len, 0);
+                super::stream::write_data(&open, &data)?;
+            } else {
+                // Growing is sparse: ftruncate never writes zeros.
+                fh(&open)?.set_len(len).map_err(errno::to_status)?;
+            }
         }
         class::ALLOCATION => {
             need(&open, access::FILE_WRITE_DATA)?;
@@ -251,6 +261,10 @@ fn rename(req: &Request<'_>, open: &Open, b: &[u8], link: bool) -> Result<(), Er
     }
     if !link {
         need(open, access::DELETE)?;
+    }
+    if open.stream.is_some() {
+        // Renaming a named stream (MS-FSA 2.1.5.14.11.1) is not offered.
+        return Err(Error::Status(NtStatus::NOT_SUPPORTED));
     }
     let share = open
         .tree

@@ -51,6 +51,21 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             }
             let written = if r.data.is_empty() {
                 0
+            } else if open.stream.is_some() {
+                let mut data = super::stream::read_data(&open)?;
+                let start = usize::try_from(offset).map_err(|_| NtStatus::DISK_FULL)?;
+                let end = start.checked_add(r.data.len()).ok_or(NtStatus::DISK_FULL)?;
+                if end > super::stream::MAX_STREAM {
+                    return Err(Error::Status(NtStatus::DISK_FULL));
+                }
+                if data.len() < end {
+                    data.resize(end, 0);
+                }
+                if let Some(dst) = data.get_mut(start..end) {
+                    dst.copy_from_slice(r.data);
+                }
+                super::stream::write_data(&open, &data)?;
+                r.data.len()
             } else {
                 h.write_at(r.data, offset).map_err(errno::to_status)?
             };
