@@ -119,7 +119,7 @@ impl Harness {
         for rec in crate::input::records(data).into_iter().take(MAX_FRAMES) {
             let mut frame = rec.data.to_vec();
             patch(&mut frame, rec.control, &mut track);
-            match server::transport::process_frame(&server, &conn, &frame) {
+            match server::transport::process_frame(&server, &conn, &mut frame) {
                 Ok(Some(resp)) => {
                     learn(&resp, &mut track);
                     out.responses.push(resp);

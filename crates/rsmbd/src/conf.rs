@@ -192,6 +192,11 @@ pub fn build(
         });
     }
     conf.server.listen = listen_addrs(&conf, interfaces_loc, local_ifaces, &mut warnings)?;
+    // In [global], the share-level encryption key also sets session encryption (Samba).
+    for e in defaults.iter().filter(|e| e.key == Key::SmbEncrypt) {
+        conf.server.encryption = keys::parse_encryption(e.value)
+            .map_err(|m| ConfError::at(e.loc, format!("{}: {m}", e.raw_key)))?;
+    }
 
     for draft in &shares {
         conf.server.shares.push(build_share(draft, &defaults)?);
@@ -301,6 +306,10 @@ fn apply_global(conf: &mut Conf, e: &Entry, warnings: &mut Vec<String>) -> Resul
             }
         }
         Key::MaxConnections => s.max_connections = keys::parse_u32(v).map_err(err)?,
+        Key::Smb3EncryptionAlgorithms => s.ciphers = keys::parse_ciphers(v).map_err(err)?,
+        Key::Smb3SigningAlgorithms => {
+            s.signing_algorithms = keys::parse_signing_algorithms(v).map_err(err)?
+        }
         Key::UsersFile => {
             if v.is_empty() {
                 return Err(err("needs a file name".into()));
@@ -407,6 +416,7 @@ fn apply_share(s: &mut ShareConfig, has_path: &mut bool, e: &Entry) -> Result<()
         Key::DirectoryMask => s.directory_mask = keys::parse_octal(v).map_err(err)?,
         Key::HideDotFiles => s.hide_dot_files = keys::parse_bool(v).map_err(err)?,
         Key::VetoFiles => s.veto_files = keys::parse_veto(v),
+        Key::SmbEncrypt => s.encryption = keys::parse_encryption(v).map_err(err)?,
         // Global keys never reach here (`is_global` routes them).
         _ => {}
     }

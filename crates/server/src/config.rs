@@ -24,6 +24,31 @@ pub enum SigningPolicy {
     Disabled,
 }
 
+/// `server smb encrypt` / `smb3 encryption`, globally and per share, with
+/// Samba's meanings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncryptionPolicy {
+    /// Never encrypt; SMB 3 clients are not offered encryption.
+    Off,
+    /// Encryption is offered; a client may ask for it (the default).
+    IfRequired,
+    /// Sessions (or trees) of clients that can encrypt are encrypted; others still work.
+    Desired,
+    /// Only encrypted access; clients that cannot encrypt are refused.
+    Required,
+}
+
+/// Cipher ids (MS-SMB2 2.2.3.1.2) and signing algorithm ids (2.2.3.1.7).
+pub mod algorithm {
+    pub const AES_128_CCM: u16 = 1;
+    pub const AES_128_GCM: u16 = 2;
+    pub const AES_256_CCM: u16 = 3;
+    pub const AES_256_GCM: u16 = 4;
+    pub const HMAC_SHA256: u16 = 0;
+    pub const AES_CMAC: u16 = 1;
+    pub const AES_GMAC: u16 = 2;
+}
+
 /// `map to guest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MapToGuest {
@@ -51,6 +76,12 @@ pub struct ServerConfig {
     pub max_trans: u32,
     /// `max connections`; 0 = unlimited.
     pub max_connections: u32,
+    /// Session encryption (`server smb encrypt` in [global]).
+    pub encryption: EncryptionPolicy,
+    /// `server smb3 encryption algorithms`, in order of preference.
+    pub ciphers: Vec<u16>,
+    /// `server smb3 signing algorithms`, in order of preference.
+    pub signing_algorithms: Vec<u16>,
     pub shares: Vec<ShareConfig>,
 }
 
@@ -70,6 +101,19 @@ impl Default for ServerConfig {
             max_write: 8 * 1024 * 1024,
             max_trans: 1024 * 1024,
             max_connections: 0,
+            encryption: EncryptionPolicy::IfRequired,
+            // The strongest first, so clients that offer AES-256 (macOS) get it.
+            ciphers: vec![
+                algorithm::AES_256_GCM,
+                algorithm::AES_256_CCM,
+                algorithm::AES_128_GCM,
+                algorithm::AES_128_CCM,
+            ],
+            signing_algorithms: vec![
+                algorithm::AES_GMAC,
+                algorithm::AES_CMAC,
+                algorithm::HMAC_SHA256,
+            ],
             shares: Vec::new(),
         }
     }
@@ -98,6 +142,8 @@ pub struct ShareConfig {
     pub hide_dot_files: bool,
     /// `veto files = /pattern1/pattern2/` split into patterns (`*` and `?` wildcards).
     pub veto_files: Vec<String>,
+    /// Tree encryption (`server smb encrypt` in the share section).
+    pub encryption: EncryptionPolicy,
 }
 
 impl ShareConfig {
@@ -119,6 +165,7 @@ impl ShareConfig {
             directory_mask: 0o755,
             hide_dot_files: true,
             veto_files: Vec::new(),
+            encryption: EncryptionPolicy::IfRequired,
         }
     }
 }

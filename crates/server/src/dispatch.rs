@@ -67,6 +67,8 @@ pub struct Request<'a> {
     pub never_sign: bool,
     /// Sign with this key whatever the session's state is now (LOGOFF).
     pub sign_with: Option<crypto::SigningKey>,
+    /// The session whose keys decrypted this message, if it was encrypted.
+    pub encrypted: Option<u64>,
 }
 
 impl Request<'_> {
@@ -146,6 +148,17 @@ pub fn process_smb2(
     conn: &Connection,
     buf: &[u8],
 ) -> Result<Option<Vec<u8>>, Error> {
+    process_smb2_with(server, conn, buf, None)
+}
+
+/// As `process_smb2`; `encrypted` names the session whose keys decrypted the
+/// message, if it arrived in a transform (its response is then encrypted by the caller).
+pub fn process_smb2_with(
+    server: &Server,
+    conn: &Connection,
+    buf: &[u8],
+    encrypted: Option<u64>,
+) -> Result<Option<Vec<u8>>, Error> {
     let elements = header::split_compound(buf).map_err(|_| Error::Disconnect)?;
     let mut out: Vec<u8> = Vec::new();
     let mut last_start: Option<usize> = None;
@@ -202,6 +215,7 @@ pub fn process_smb2(
             force_sign: false,
             never_sign: false,
             sign_with: None,
+            encrypted,
         };
         let mut body = Vec::with_capacity(HEADER_LEN + 128);
         body.resize(HEADER_LEN, 0);
@@ -237,7 +251,8 @@ pub fn process_smb2(
         // Credits are granted on every response, at least one (3.3.1.2).
         let granted = lock(&conn.credits).grant(hdr.credits, hdr.credit_charge);
         let mut flags = FLAGS_SERVER_TO_REDIR | (hdr.flags & FLAGS_RELATED_OPERATIONS);
-        let sign_key = if req.never_sign {
+        // An encrypted response carries no signature (3.3.4.1.1).
+        let sign_key = if req.never_sign || encrypted.is_some() {
             None
         } else {
             req.sign_with
@@ -358,11 +373,21 @@ fn run_element(
         }
         req.session = Some(session);
     }
-    // Signature (3.3.5.2.4).
+    // An encrypted message names the session that decrypted it (3.3.5.2.1.1).
+    if let Some(enc) = req.encrypted {
+        if session_id != 0 && session_id != enc {
+            return Err(Error::Disconnect);
+        }
+    }
+    // Signature (3.3.5.2.4); an encrypted message needs none. A session that
+    // must encrypt refuses plain requests (3.3.5.2.9).
     if let Some(session) = &req.session {
         let st = lock(&session.state);
         if let AuthState::Valid(a) = &*st {
-            if let Some(key) = &a.signing_key {
+            if req.encrypted.is_none() && a.encrypt_data && cmd != Command::SESSION_SETUP {
+                return Err(Error::Status(NtStatus::ACCESS_DENIED));
+            }
+            if let (Some(key), None) = (&a.signing_key, req.encrypted) {
                 if req.hdr.flags & FLAGS_SIGNED != 0 {
                     if !key.verify(req.msg) {
                         log::debug!("conn {}: bad signature on {:?}", req.conn.id, cmd);
@@ -380,6 +405,10 @@ fn run_element(
         let tree = session
             .tree(tree_id)
             .ok_or(Error::Status(NtStatus::NETWORK_NAME_DELETED))?;
+        // 3.3.5.2.11: a tree that must encrypt refuses plain requests.
+        if tree.encrypt_data && req.encrypted.is_none() {
+            return Err(Error::Status(NtStatus::ACCESS_DENIED));
+        }
         req.tree = Some(tree);
     }
     // File operations run as the Unix identity the user maps to (the share's

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod credits;
 pub mod dispatch;
+pub mod encryption;
 pub mod errno;
 pub mod filetable;
 pub mod mangle;

@@ -189,6 +189,43 @@ pub struct SessionAuth {
     pub signing_key: Option<crypto::SigningKey>,
     pub session_key: [u8; 16],
     pub signing_required: bool,
+    /// Keys for the transform header, when the dialect and client can encrypt.
+    pub crypto: Option<Arc<SessionCrypto>>,
+    /// Session.EncryptData: every request must arrive encrypted (MS-SMB2 3.3.1.8).
+    pub encrypt_data: bool,
+}
+
+/// The two AES keys of a session and a nonce source that never repeats.
+pub struct SessionCrypto {
+    /// Server to client (Session.EncryptionKey).
+    pub encryptor: crypto::CipherKey,
+    /// Client to server (Session.DecryptionKey).
+    pub decryptor: crypto::CipherKey,
+    nonce_prefix: [u8; 4],
+    counter: AtomicU64,
+}
+
+impl SessionCrypto {
+    pub fn new(encryptor: crypto::CipherKey, decryptor: crypto::CipherKey) -> SessionCrypto {
+        let mut nonce_prefix = [0u8; 4];
+        crypto::random_bytes(&mut nonce_prefix);
+        SessionCrypto {
+            encryptor,
+            decryptor,
+            nonce_prefix,
+            counter: AtomicU64::new(1),
+        }
+    }
+
+    /// A fresh 16-byte Nonce field: a counter under a random prefix, so a
+    /// nonce is never reused with a key (MS-SMB2 3.3.4.1.4).
+    pub fn next_nonce(&self) -> [u8; 16] {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut nonce = [0u8; 16];
+        nonce[..8].copy_from_slice(&n.to_le_bytes());
+        nonce[8..12].copy_from_slice(&self.nonce_prefix);
+        nonce
+    }
 }
 
 pub struct Session {
@@ -245,6 +282,8 @@ pub struct TreeConnect {
     /// The most this user may be granted on this share.
     pub maximal_access: u32,
     pub writable: bool,
+    /// TreeConnect.EncryptData: requests on this tree must be encrypted.
+    pub encrypt_data: bool,
 }
 
 impl TreeConnect {

@@ -74,7 +74,7 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
         // processed before the next is read; others run concurrently.
         let ordered = needs_order(&frame);
         let task = tokio::task::spawn_blocking(move || {
-            let out = process_frame(&server, &conn2, &frame);
+            let out = process_frame(&server, &conn2, &mut frame);
             match out {
                 Ok(Some(msg)) => {
                     let _ = tx.send(frame_bytes(msg));
@@ -107,6 +107,8 @@ fn needs_order(frame: &[u8]) -> bool {
                 .unwrap_or(0);
             cmd <= 0x0004
         }
+        // Encrypted messages follow authentication; they may run concurrently.
+        Some([0xFD, b'S', b'M', b'B']) => false,
         _ => true,
     }
 }
@@ -124,9 +126,10 @@ fn frame_bytes(msg: Vec<u8>) -> Vec<u8> {
 pub fn process_frame(
     server: &Server,
     conn: &Connection,
-    frame: &[u8],
+    frame: &mut [u8],
 ) -> Result<Option<Vec<u8>>, ()> {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match frame.get(..4) {
+        Some([0xFD, b'S', b'M', b'B']) => crate::encryption::process_encrypted(server, conn, frame),
         Some([0xFF, b'S', b'M', b'B']) => {
             crate::smb2::negotiate::handle_smb1(server, conn, frame).map(Some)
         }

@@ -22,6 +22,7 @@ pub mod session_setup;
 pub mod set_info;
 pub mod smb1;
 pub mod status;
+pub mod transform;
 pub mod tree;
 pub mod write;
 pub mod writer;

@@ -1,7 +1,7 @@
 //! The config keys rsmbd knows (smb.conf(5) / ksmbd.conf(5) names and their
 //! synonyms) and the parsers for their value types.
 
-use server::config::{dialect, MapToGuest, SigningPolicy};
+use server::config::{dialect, EncryptionPolicy, MapToGuest, SigningPolicy};
 
 /// Every key rsmbd acts on. Synonyms map to the same key (or to an inverted one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,9 @@ pub enum Key {
     DirectoryMask,
     HideDotFiles,
     VetoFiles,
+    SmbEncrypt,
+    Smb3EncryptionAlgorithms,
+    Smb3SigningAlgorithms,
 }
 
 /// Normalised name (see `lexer::normalize_key`) to key.
@@ -89,6 +92,14 @@ const KEYS: &[(&str, Key)] = &[
     ("directorymode", Key::DirectoryMask),
     ("hidedotfiles", Key::HideDotFiles),
     ("vetofiles", Key::VetoFiles),
+    ("serversmbencrypt", Key::SmbEncrypt),
+    ("smbencrypt", Key::SmbEncrypt),
+    ("smb3encryption", Key::SmbEncrypt),
+    (
+        "serversmb3encryptionalgorithms",
+        Key::Smb3EncryptionAlgorithms,
+    ),
+    ("serversmb3signingalgorithms", Key::Smb3SigningAlgorithms),
 ];
 
 /// Looks up a normalised key name.
@@ -119,8 +130,83 @@ impl Key {
                 | Key::DirectoryMask
                 | Key::HideDotFiles
                 | Key::VetoFiles
+                | Key::SmbEncrypt
         )
     }
+}
+
+/// `server smb encrypt` (Samba) / `smb3 encryption` (ksmbd): off, if_required
+/// (default), desired, required; ksmbd's yes/no map to desired/off.
+pub fn parse_encryption(v: &str) -> Result<EncryptionPolicy, String> {
+    match v.to_ascii_lowercase().replace(['_', ' '], "").as_str() {
+        "off" | "disabled" | "no" | "false" | "0" => Ok(EncryptionPolicy::Off),
+        "default" | "ifrequired" | "auto" | "enabled" => Ok(EncryptionPolicy::IfRequired),
+        "desired" | "yes" | "true" | "1" => Ok(EncryptionPolicy::Desired),
+        "required" | "mandatory" => Ok(EncryptionPolicy::Required),
+        _ => Err(format!(
+            "invalid encryption setting {v:?} (expected off, if_required, desired or required)"
+        )),
+    }
+}
+
+pub fn encryption_name(e: EncryptionPolicy) -> &'static str {
+    match e {
+        EncryptionPolicy::Off => "off",
+        EncryptionPolicy::IfRequired => "if_required",
+        EncryptionPolicy::Desired => "desired",
+        EncryptionPolicy::Required => "required",
+    }
+}
+
+const CIPHERS: [(&str, u16); 4] = [
+    ("AES-128-CCM", 1),
+    ("AES-128-GCM", 2),
+    ("AES-256-CCM", 3),
+    ("AES-256-GCM", 4),
+];
+const SIGNINGS: [(&str, u16); 3] = [("HMAC-SHA256", 0), ("AES-128-CMAC", 1), ("AES-128-GMAC", 2)];
+
+fn parse_algorithms(v: &str, table: &[(&str, u16)], what: &str) -> Result<Vec<u16>, String> {
+    let mut out = Vec::new();
+    for name in parse_list(v) {
+        let id = table
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+            .map(|(_, id)| *id)
+            .ok_or_else(|| format!("unknown {what} {name:?}"))?;
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("no {what} listed"));
+    }
+    Ok(out)
+}
+
+/// `server smb3 encryption algorithms`: names in order of preference.
+pub fn parse_ciphers(v: &str) -> Result<Vec<u16>, String> {
+    parse_algorithms(v, &CIPHERS, "cipher")
+}
+
+/// `server smb3 signing algorithms`: names in order of preference.
+pub fn parse_signing_algorithms(v: &str) -> Result<Vec<u16>, String> {
+    parse_algorithms(v, &SIGNINGS, "signing algorithm")
+}
+
+fn algorithm_names(ids: &[u16], table: &[(&str, u16)]) -> String {
+    ids.iter()
+        .filter_map(|id| table.iter().find(|(_, i)| i == id).map(|(n, _)| *n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn cipher_names(ids: &[u16]) -> String {
+    algorithm_names(ids, &CIPHERS)
+}
+
+pub fn signing_algorithm_names(ids: &[u16]) -> String {
+    algorithm_names(ids, &SIGNINGS)
 }
 
 /// smb.conf booleans: yes/no, true/false, 1/0 (and Samba's on/off), any case.

@@ -57,6 +57,15 @@ pub fn render(conf: &Conf) -> String {
     kv("smb2 max write", &s.max_write.to_string());
     kv("smb2 max trans", &s.max_trans.to_string());
     kv("max connections", &s.max_connections.to_string());
+    kv("server smb encrypt", keys::encryption_name(s.encryption));
+    kv(
+        "server smb3 encryption algorithms",
+        &keys::cipher_names(&s.ciphers),
+    );
+    kv(
+        "server smb3 signing algorithms",
+        &keys::signing_algorithm_names(&s.signing_algorithms),
+    );
     kv("users file", &conf.users_file.display().to_string());
     text.push_str(&out);
     for share in &s.shares {
@@ -91,5 +100,6 @@ fn render_share(s: &ShareConfig) -> String {
         format!("/{}/", s.veto_files.join("/"))
     };
     kv("veto files", &veto);
+    kv("server smb encrypt", keys::encryption_name(s.encryption));
     out
 }

@@ -5,7 +5,7 @@ use wire::header::{Header, FLAGS_SERVER_TO_REDIR, HEADER_LEN};
 use wire::negotiate::*;
 use wire::NtStatus;
 
-use crate::config::{dialect, SigningPolicy};
+use crate::config::{dialect, EncryptionPolicy, SigningPolicy};
 use crate::dispatch::{Error, HandlerResult, PostHash, Request};
 use crate::state::{lock, Connection, Negotiated, Server};
 
@@ -36,15 +36,32 @@ fn offered(server: &Server, d: u16) -> bool {
     SUPPORTED.contains(&d) && d >= server.config.min_dialect && d <= server.config.max_dialect
 }
 
-/// The signing algorithm for 3.1.1: the first of the server's preference the client offers.
-fn pick_signing(client: &[u16]) -> crypto::SigningAlgorithm {
-    use crypto::SigningAlgorithm as S;
-    for pref in [S::AesGmac, S::AesCmac, S::HmacSha256] {
-        if client.contains(&pref.wire_id()) {
-            return pref;
-        }
+/// The signing algorithm for 3.1.1: the first of the server's preference
+/// (`server smb3 signing algorithms`) the client offers (MS-SMB2 3.3.5.4).
+fn pick_signing(server: &Server, client: &[u16]) -> crypto::SigningAlgorithm {
+    server
+        .config
+        .signing_algorithms
+        .iter()
+        .copied()
+        .find(|id| client.contains(id))
+        .and_then(crypto::SigningAlgorithm::from_wire)
+        .unwrap_or(crypto::SigningAlgorithm::AesCmac)
+}
+
+/// The cipher for 3.1.1: the first of the server's preference the client
+/// offers; None when encryption is off or nothing is common.
+fn pick_cipher(server: &Server, client: &[u16]) -> Option<crypto::Cipher> {
+    if server.config.encryption == EncryptionPolicy::Off {
+        return None;
     }
-    S::AesCmac
+    server
+        .config
+        .ciphers
+        .iter()
+        .copied()
+        .find(|id| client.contains(id))
+        .and_then(crypto::Cipher::from_wire)
 }
 
 pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
@@ -107,13 +124,14 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
         let mut salt = [0u8; 32];
         crypto::random_bytes(&mut salt);
         ctx.preauth_salt = Some(salt);
-        if c.ciphers.is_some() {
-            // No cipher is offered until encryption is implemented: 0 means "no common cipher".
-            ctx.cipher = Some(0);
+        if let Some(list) = &c.ciphers {
+            // MS-SMB2 3.3.5.4: answer with the chosen cipher, or 0 for "no common cipher".
+            n.cipher = pick_cipher(server, list);
+            ctx.cipher = Some(n.cipher.map(|c| c.wire_id()).unwrap_or(0));
         }
         let signing = match &c.signing {
             Some(list) => {
-                let alg = pick_signing(list);
+                let alg = pick_signing(server, list);
                 ctx.signing = Some(alg.wire_id());
                 alg
             }
@@ -130,6 +148,14 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
         req.post_hash = Some(PostHash::Connection);
         Some(&ctx)
     } else {
+        // 3.0 and 3.0.2 encrypt with AES-128-CCM when the client can (2.2.3, 2.2.4).
+        if dialect >= dialect::SMB3_00
+            && r.capabilities & CAP_ENCRYPTION != 0
+            && server.config.encryption != EncryptionPolicy::Off
+        {
+            n.cipher = Some(crypto::Cipher::Aes128Ccm);
+            n.server_capabilities |= CAP_ENCRYPTION;
+        }
         n.signing_algorithm = Some(if dialect >= dialect::SMB3_00 {
             crypto::SigningAlgorithm::AesCmac
         } else {

@@ -8,9 +8,9 @@ use wire::negotiate::SECURITY_SIGNING_REQUIRED;
 use wire::session_setup::*;
 use wire::NtStatus;
 
-use crate::config::{dialect, MapToGuest, SigningPolicy};
+use crate::config::{dialect, EncryptionPolicy, MapToGuest, SigningPolicy};
 use crate::dispatch::{Error, HandlerResult, PostHash, Request};
-use crate::state::{lock, AuthState, Server, Session, SessionAuth};
+use crate::state::{lock, AuthState, Server, Session, SessionAuth, SessionCrypto};
 
 fn acceptor(server: &Server) -> auth::Acceptor {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -108,14 +108,24 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
                 || u16::from(r.security_mode) & SECURITY_SIGNING_REQUIRED != 0;
             let mut flags = 0u16;
             let mut signing_key = None;
+            let mut session_crypto = None;
             match (&identity, session_key) {
                 (Identity::User { .. }, Some(key)) => {
                     let preauth = *lock(&session.preauth_hash);
-                    let keys = crypto::derive_session_keys(n.dialect, &key, &preauth, None);
+                    // MS-SMB2 3.3.5.5.3: key lengths follow the negotiated cipher.
+                    let keys = crypto::derive_session_keys(n.dialect, &key, &preauth, n.cipher);
                     let alg = n
                         .signing_algorithm
                         .unwrap_or(crypto::SigningAlgorithm::HmacSha256);
                     signing_key = Some(crypto::SigningKey::new(alg, &keys.signing));
+                    if let Some(c) = n.cipher {
+                        if let (Some(e), Some(d)) = (
+                            crypto::CipherKey::new(c, &keys.encryption),
+                            crypto::CipherKey::new(c, &keys.decryption),
+                        ) {
+                            session_crypto = Some(Arc::new(SessionCrypto::new(e, d)));
+                        }
+                    }
                 }
                 (Identity::Guest, _) => flags |= SESSION_FLAG_IS_GUEST,
                 (Identity::Anonymous, _) => flags |= SESSION_FLAG_IS_NULL,
@@ -128,6 +138,19 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
                 // A guest logon cannot sign, and the server requires signing.
                 lock(&req.conn.sessions).remove(&session.id);
                 return Err(Error::Status(NtStatus::ACCESS_DENIED));
+            }
+            // Session.EncryptData (3.3.5.5.3): desired or required encryption
+            // for a client that can encrypt; required refuses one that cannot.
+            let encrypt_data = match server.config.encryption {
+                EncryptionPolicy::Desired | EncryptionPolicy::Required => session_crypto.is_some(),
+                _ => false,
+            };
+            if server.config.encryption == EncryptionPolicy::Required && session_crypto.is_none() {
+                lock(&req.conn.sessions).remove(&session.id);
+                return Err(Error::Status(NtStatus::ACCESS_DENIED));
+            }
+            if encrypt_data {
+                flags |= SESSION_FLAG_ENCRYPT_DATA;
             }
             let unix = unix_identity(server, &identity, &user_name);
             log::info!(
@@ -149,6 +172,8 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
                 signing_key,
                 session_key: session_key.unwrap_or([0; 16]),
                 signing_required: signing_required && has_key,
+                crypto: session_crypto,
+                encrypt_data,
             }));
             encode_session_setup_response(out, flags, &token);
             // 3.3.5.5.3: the final response is signed for 3.1.1, and whenever signing is required.

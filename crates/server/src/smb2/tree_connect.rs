@@ -8,7 +8,7 @@ use wire::create::access;
 use wire::tree::*;
 use wire::NtStatus;
 
-use crate::config::ShareConfig;
+use crate::config::{EncryptionPolicy, ShareConfig};
 use crate::dispatch::{Error, HandlerResult, Request};
 use crate::state::{lock, AuthState, TreeConnect, TreeKind};
 
@@ -75,8 +75,8 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
     let r = TreeConnectRequest::parse(req.msg)?;
     let session = req.session()?.clone();
     let name = r.share_name().to_string();
-    let (identity, user) = match &*lock(&session.state) {
-        AuthState::Valid(a) => (a.identity.clone(), a.user_name.clone()),
+    let (identity, user, can_encrypt) = match &*lock(&session.state) {
+        AuthState::Valid(a) => (a.identity.clone(), a.user_name.clone(), a.crypto.is_some()),
         _ => return Err(Error::Status(NtStatus::ACCESS_DENIED)),
     };
     let (kind, maximal, writable, share_type) = if name.eq_ignore_ascii_case("IPC$") {
@@ -110,6 +110,19 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             SHARE_TYPE_DISK,
         )
     };
+    // MS-SMB2 3.3.5.7: a share that wants encryption encrypts the tree when
+    // the session can; one that requires it refuses a session that cannot.
+    let share_policy = match &kind {
+        TreeKind::Disk(s) => s.config.encryption,
+        TreeKind::Ipc => EncryptionPolicy::IfRequired,
+    };
+    let encrypt_data = match share_policy {
+        EncryptionPolicy::Desired | EncryptionPolicy::Required => can_encrypt,
+        _ => false,
+    };
+    if share_policy == EncryptionPolicy::Required && !can_encrypt {
+        return Err(Error::Status(NtStatus::ACCESS_DENIED));
+    }
     let id = session.new_tree_id();
     lock(&session.trees).insert(
         id,
@@ -118,12 +131,18 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             kind,
             maximal_access: maximal,
             writable,
+            encrypt_data,
         }),
     );
     req.resp_tree_id = id;
     TreeConnectResponse {
         share_type,
-        share_flags: SHAREFLAG_MANUAL_CACHING,
+        share_flags: SHAREFLAG_MANUAL_CACHING
+            | if encrypt_data {
+                SHAREFLAG_ENCRYPT_DATA
+            } else {
+                0
+            },
         capabilities: 0,
         maximal_access: maximal,
     }

@@ -1,0 +1,96 @@
+//! SMB3 encryption on the wire (MS-SMB2 3.3.5.2.1.1 decrypting a request,
+//! 3.3.4.1.4 encrypting a response): the TRANSFORM_HEADER envelope around a
+//! whole (possibly compound) message, decrypted and encrypted in place.
+
+use std::sync::Arc;
+
+use wire::transform::{
+    TransformHeader, AAD_OFFSET, TRANSFORM_FLAG_ENCRYPTED, TRANSFORM_HEADER_LEN,
+};
+
+use crate::dispatch::{self, Error};
+use crate::state::{lock, AuthState, Connection, Server, Session, SessionCrypto};
+
+/// The encryption keys of a session, if it has them.
+pub fn session_crypto(session: &Session) -> Option<Arc<SessionCrypto>> {
+    match &*lock(&session.state) {
+        AuthState::Valid(a) => a.crypto.clone(),
+        _ => None,
+    }
+}
+
+/// Decrypts a transformed message, processes what it carries, and returns
+/// the response encrypted for the same session. Anything wrong with the
+/// envelope ends the connection, as MS-SMB2 3.3.5.2.1.1 requires.
+pub fn process_encrypted(
+    server: &Server,
+    conn: &Connection,
+    frame: &mut [u8],
+) -> Result<Option<Vec<u8>>, Error> {
+    let th = TransformHeader::parse(frame).map_err(|_| Error::Disconnect)?;
+    if th.flags != TRANSFORM_FLAG_ENCRYPTED {
+        return Err(Error::Disconnect);
+    }
+    let n = conn.negotiated().ok_or(Error::Disconnect)?;
+    if n.dialect < crate::config::dialect::SMB3_00 {
+        return Err(Error::Disconnect);
+    }
+    let body_len = frame.len().saturating_sub(TRANSFORM_HEADER_LEN);
+    if th.original_message_size as usize != body_len || body_len < wire::header::HEADER_LEN {
+        return Err(Error::Disconnect);
+    }
+    let session = conn.session(th.session_id).ok_or(Error::Disconnect)?;
+    let keys = session_crypto(&session).ok_or(Error::Disconnect)?;
+    let nonce_len = keys.decryptor.cipher().nonce_len();
+    let (head, body) = frame.split_at_mut(TRANSFORM_HEADER_LEN);
+    let aad = head
+        .get(AAD_OFFSET..TRANSFORM_HEADER_LEN)
+        .ok_or(Error::Disconnect)?;
+    let nonce = th.nonce.get(..nonce_len).ok_or(Error::Disconnect)?;
+    if !keys
+        .decryptor
+        .decrypt_in_place(nonce, aad, body, &th.signature)
+    {
+        log::debug!("conn {}: a message failed to decrypt", conn.id);
+        return Err(Error::Disconnect);
+    }
+    match dispatch::process_smb2_with(server, conn, body, Some(th.session_id))? {
+        Some(msg) => Ok(Some(encrypt(&keys, th.session_id, msg)?)),
+        None => Ok(None),
+    }
+}
+
+/// Wraps a response message in a TRANSFORM_HEADER, encrypting it in place.
+pub fn encrypt(keys: &SessionCrypto, session_id: u64, mut msg: Vec<u8>) -> Result<Vec<u8>, Error> {
+    let cipher = keys.encryptor.cipher();
+    let mut nonce = keys.next_nonce();
+    if let Some(rest) = nonce.get_mut(cipher.nonce_len()..) {
+        rest.fill(0);
+    }
+    let th = TransformHeader {
+        signature: [0; 16],
+        nonce,
+        original_message_size: u32::try_from(msg.len()).map_err(|_| Error::Disconnect)?,
+        flags: TRANSFORM_FLAG_ENCRYPTED,
+        session_id,
+    };
+    let mut out = Vec::with_capacity(TRANSFORM_HEADER_LEN + msg.len());
+    th.encode(&mut out);
+    let aad: [u8; 32] = out
+        .get(AAD_OFFSET..TRANSFORM_HEADER_LEN)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(Error::Disconnect)?;
+    let tag = keys
+        .encryptor
+        .encrypt_in_place(
+            nonce.get(..cipher.nonce_len()).unwrap_or(&[]),
+            &aad,
+            &mut msg,
+        )
+        .ok_or(Error::Disconnect)?;
+    if let Some(sig) = out.get_mut(4..20) {
+        sig.copy_from_slice(&tag);
+    }
+    out.extend_from_slice(&msg);
+    Ok(out)
+}
