@@ -99,7 +99,7 @@ impl Default for ServerConfig {
             guest_account: "nobody".into(),
             max_read: 8 * 1024 * 1024,
             max_write: 8 * 1024 * 1024,
-            max_trans: 1024 * 1024,
+            max_trans: 8 * 1024 * 1024,
             max_connections: 0,
             encryption: EncryptionPolicy::IfRequired,
             // The strongest first, so clients that offer AES-256 (macOS) get it.

@@ -3,14 +3,17 @@
 //! checks and the per-command preconditions, then one handler per command.
 //! MS-SMB2 3.3.5.2 (receiving any message) and 3.3.5.2.7 (compounding).
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use wire::create::FileId;
 use wire::header::{
-    self, Header, FLAGS_RELATED_OPERATIONS, FLAGS_SERVER_TO_REDIR, FLAGS_SIGNED, HEADER_LEN,
+    self, Header, FLAGS_ASYNC_COMMAND, FLAGS_RELATED_OPERATIONS, FLAGS_SERVER_TO_REDIR,
+    FLAGS_SIGNED, HEADER_LEN,
 };
 use wire::{Command, NtStatus};
 
+use crate::pending::{Completer, OnCancel, Registration, Route};
 use crate::smb2;
 use crate::state::{lock, AuthState, Connection, Server, Session, TreeConnect};
 
@@ -56,6 +59,10 @@ pub struct Request<'a> {
     pub related_file_id: Option<FileId>,
     /// Status of a failed CREATE earlier in a related chain.
     pub related_create_error: Option<NtStatus>,
+    /// The open this element resolved (passed on to related elements).
+    pub resolved_file_id: Cell<Option<FileId>>,
+    /// Set by `go_async`: the element answers STATUS_PENDING with this AsyncId.
+    pub async_id: Option<u64>,
     // Outputs the dispatcher puts into the response header.
     pub resp_session_id: u64,
     pub resp_tree_id: u32,
@@ -84,6 +91,32 @@ impl Request<'_> {
             return Err(Error::Status(NtStatus::FILE_CLOSED));
         }
         Ok(id)
+    }
+
+    /// Makes this element asynchronous (MS-SMB2 3.3.4.2): registers it in
+    /// the connection's table and returns the handle its waiter completes it
+    /// with. The handler then returns `Ok(NtStatus::PENDING)`; the dispatcher
+    /// sends the interim response. `file` is the open it waits on, and
+    /// `close_status` the status it ends with when that open is closed.
+    pub fn go_async(
+        &mut self,
+        file: Option<FileId>,
+        close_status: NtStatus,
+        on_cancel: Option<OnCancel>,
+    ) -> Result<Completer, Error> {
+        let reg = Registration {
+            message_id: self.hdr.message_id,
+            command: self.hdr.command,
+            credit_charge: self.hdr.credit_charge,
+            session_id: self.resp_session_id,
+            tree_id: self.resp_tree_id,
+            file: file.map(|f| f.volatile),
+            close_status,
+            on_cancel,
+        };
+        let c = self.conn.pending.register(reg)?;
+        self.async_id = Some(c.async_id());
+        Ok(c)
     }
 
     pub fn session(&self) -> Result<&Arc<Session>, Error> {
@@ -143,62 +176,66 @@ fn row(cmd: Command) -> Option<Row> {
 
 /// Processes one SMB2 message; returns the response message (compound
 /// elements already chained and signed), or None when nothing is sent.
+/// Operations that went async are armed at once (see `process_smb2_with`).
 pub fn process_smb2(
     server: &Server,
     conn: &Connection,
     buf: &[u8],
 ) -> Result<Option<Vec<u8>>, Error> {
-    process_smb2_with(server, conn, buf, None)
+    let mut went_async = Vec::new();
+    let r = process_smb2_with(server, conn, buf, None, &mut went_async);
+    conn.pending.arm(&went_async);
+    r
+}
+
+/// Per-chain state carried from one compound element to the next
+/// (MS-SMB2 3.3.5.2.7.2): what a related element inherits.
+#[derive(Default)]
+struct Chain {
+    /// Session and tree the previous element resolved; 0 when it resolved none.
+    session: u64,
+    tree: u32,
+    file_id: Option<FileId>,
+    create_error: Option<NtStatus>,
 }
 
 /// As `process_smb2`; `encrypted` names the session whose keys decrypted the
-/// message, if it arrived in a transform (its response is then encrypted by the caller).
+/// message, if it arrived in a transform (its response is then encrypted by
+/// the caller). The AsyncIds of elements that went async are appended to
+/// `went_async`: the caller arms them (`AsyncTable::arm`) once the response
+/// carrying their interim answers is queued, so no final response overtakes it.
 pub fn process_smb2_with(
     server: &Server,
     conn: &Connection,
     buf: &[u8],
     encrypted: Option<u64>,
+    went_async: &mut Vec<u64>,
 ) -> Result<Option<Vec<u8>>, Error> {
     let elements = header::split_compound(buf).map_err(|_| Error::Disconnect)?;
-    let mut out: Vec<u8> = Vec::new();
-    let mut last_start: Option<usize> = None;
-    let mut related_file_id: Option<FileId> = None;
-    let mut related_create_error: Option<NtStatus> = None;
-    let mut prev_session: u64 = 0;
-    let mut prev_tree: u32 = 0;
     let count = elements.len();
-    for (i, msg) in elements.into_iter().enumerate() {
-        let hdr = Header::parse(msg).map_err(|_| Error::Disconnect)?;
+    let mut headers = Vec::with_capacity(count);
+    for msg in &elements {
+        headers.push(Header::parse(msg).map_err(|_| Error::Disconnect)?);
+    }
+    // CANCEL is answered by nobody (MS-SMB2 3.3.5.16), so the element before
+    // the last non-CANCEL one is the last to carry NextCommand.
+    let last_answered = headers.iter().rposition(|h| h.command() != Command::CANCEL);
+    let mut out: Vec<u8> = Vec::new();
+    let mut chain = Chain::default();
+    for (i, (msg, hdr)) in elements.into_iter().zip(headers).enumerate() {
         if hdr.command() == Command::CANCEL {
-            // MS-SMB2 3.3.5.16: no response, no credits; nothing is pending yet.
+            // MS-SMB2 3.3.5.16: no response and no credits.
+            conn.pending.cancel(&hdr);
             continue;
         }
-        let is_last = i + 1 == count;
         let related = hdr.flags & FLAGS_RELATED_OPERATIONS != 0;
-        let mut session_id = hdr.session_id;
-        let mut tree_id = hdr.tree_id;
-        if related && i > 0 {
-            if session_id == u64::MAX || session_id == 0 {
-                session_id = prev_session;
-            }
-            if tree_id == u32::MAX || tree_id == 0 {
-                tree_id = prev_tree;
-            }
-        } else if !related {
-            related_file_id = None;
-            related_create_error = None;
-        }
-        let start = out.len();
-        if let Some(prev) = last_start {
-            // Pad the previous element to 8 bytes and chain it (3.3.4.1.3).
-            let pad = (8 - (start - prev) % 8) % 8;
-            out.resize(start + pad, 0);
-            let next = (out.len() - prev) as u32;
-            if let Some(prev_msg) = out.get_mut(prev..) {
-                header::set_next_command(prev_msg, next);
-            }
-        }
-        let start = out.len();
+        let (session_id, tree_id) = if related {
+            (chain.session, chain.tree)
+        } else {
+            chain.file_id = None;
+            chain.create_error = None;
+            (hdr.session_id, hdr.tree_id)
+        };
         let mut req = Request {
             server,
             conn,
@@ -206,8 +243,10 @@ pub fn process_smb2_with(
             msg,
             session: None,
             tree: None,
-            related_file_id,
-            related_create_error,
+            related_file_id: chain.file_id,
+            related_create_error: chain.create_error,
+            resolved_file_id: Cell::new(None),
+            async_id: None,
             resp_session_id: session_id,
             resp_tree_id: tree_id,
             created_file_id: None,
@@ -219,9 +258,11 @@ pub fn process_smb2_with(
         };
         let mut body = Vec::with_capacity(HEADER_LEN + 128);
         body.resize(HEADER_LEN, 0);
-        let first_in_chain = i == 0;
-        let result = if related && first_in_chain && count > 1 {
-            Err(Error::Status(NtStatus::INVALID_PARAMETER))
+        let result = if related && conn.session(session_id).is_none() {
+            // A related element names no session of its own: without one
+            // resolved by the element before it the request is malformed (as
+            // Windows and Samba answer). Its message id is still used up.
+            consume_message_id(&req).and(Err(Error::Status(NtStatus::INVALID_PARAMETER)))
         } else {
             run_element(&mut req, session_id, tree_id, &mut body)
         };
@@ -229,6 +270,9 @@ pub fn process_smb2_with(
             Ok(s) => s,
             Err(Error::Disconnect) => return Err(Error::Disconnect),
             Err(Error::Status(s)) => {
+                if let Some(id) = req.async_id.take() {
+                    conn.pending.forget(id);
+                }
                 body.truncate(HEADER_LEN);
                 wire::error::encode_error_response(&mut body, &[]);
                 s
@@ -237,17 +281,28 @@ pub fn process_smb2_with(
         if hdr.command() == Command::CREATE {
             match req.created_file_id {
                 Some(f) => {
-                    related_file_id = Some(f);
-                    related_create_error = None;
+                    chain.file_id = Some(f);
+                    chain.create_error = None;
                 }
                 None => {
-                    related_file_id = None;
-                    related_create_error = Some(status);
+                    chain.file_id = None;
+                    chain.create_error = Some(status);
                 }
             }
+        } else if let Some(f) = req.resolved_file_id.get() {
+            // Any element that used an open passes it on (as Windows does).
+            chain.file_id = Some(f);
+            chain.create_error = None;
         }
-        prev_session = req.resp_session_id;
-        prev_tree = req.resp_tree_id;
+        chain.session = if conn.session(req.resp_session_id).is_some() {
+            req.resp_session_id
+        } else {
+            0
+        };
+        chain.tree = match conn.session(chain.session) {
+            Some(s) if s.tree(req.resp_tree_id).is_some() => req.resp_tree_id,
+            _ => 0,
+        };
         // Credits are granted on every response, at least one (3.3.1.2).
         let granted = lock(&conn.credits).grant(hdr.credits, hdr.credit_charge);
         let mut flags = FLAGS_SERVER_TO_REDIR | (hdr.flags & FLAGS_RELATED_OPERATIONS);
@@ -262,15 +317,50 @@ pub fn process_smb2_with(
         if sign_key.is_some() {
             flags |= FLAGS_SIGNED;
         }
+        let async_id = match req.async_id {
+            Some(id) => {
+                // The interim answer is an ERROR response body (MS-SMB2 2.2.2).
+                body.truncate(HEADER_LEN);
+                wire::error::encode_error_response(&mut body, &[]);
+                // MS-SMB2 3.3.4.2: the interim response names the AsyncId the
+                // final one and CANCEL will use.
+                flags |= FLAGS_ASYNC_COMMAND;
+                let encrypt = encrypted.and_then(|sid| {
+                    let s = conn.session(sid)?;
+                    Some((crate::encryption::session_crypto(&s)?, sid))
+                });
+                conn.pending.set_route(
+                    id,
+                    Route {
+                        sign: sign_key.clone(),
+                        encrypt,
+                    },
+                );
+                went_async.push(id);
+                id
+            }
+            None => 0,
+        };
+        // Every element of a compound response, the last one included, is
+        // padded to 8 bytes (3.3.4.1.3); a single response is not.
+        if count > 1 {
+            let pad = (8 - body.len() % 8) % 8;
+            body.resize(body.len() + pad, 0);
+        }
+        let next_command = if Some(i) != last_answered && count > 1 {
+            u32::try_from(body.len()).map_err(|_| Error::Disconnect)?
+        } else {
+            0
+        };
         let rh = Header {
             credit_charge: hdr.credit_charge,
             status: status.0,
             command: hdr.command,
             credits: granted,
             flags,
-            next_command: 0,
+            next_command,
             message_id: hdr.message_id,
-            async_id: 0,
+            async_id,
             process_id: hdr.process_id,
             tree_id: req.resp_tree_id,
             session_id: req.resp_session_id,
@@ -292,16 +382,12 @@ pub fn process_smb2_with(
             }
             None => {}
         }
-        out.extend_from_slice(&body);
-        last_start = Some(start);
-        let _ = is_last;
         if let Some(key) = sign_key {
-            if let Some(elem) = out.get_mut(start..) {
-                if let Some(sig) = key.sign(elem) {
-                    header::set_signature(elem, &sig);
-                }
+            if let Some(sig) = key.sign(&body) {
+                header::set_signature(&mut body, &sig);
             }
         }
+        out.extend_from_slice(&body);
     }
     if out.is_empty() {
         return Ok(None);
@@ -333,20 +419,7 @@ fn run_element(
 ) -> HandlerResult {
     let cmd = req.hdr.command();
     let negotiated = lock(&req.conn.negotiated).is_some();
-    // Message id and credit charge (3.3.5.2.3, 3.3.5.2.5).
-    let charge = if negotiated && req.dialect() > wire_dialect::SMB2_02 {
-        req.hdr.credit_charge
-    } else {
-        1
-    };
-    if !lock(&req.conn.credits).consume(req.hdr.message_id, charge) {
-        log::debug!(
-            "conn {}: message id {} outside the credit window",
-            req.conn.id,
-            req.hdr.message_id
-        );
-        return Err(Error::Disconnect);
-    }
+    consume_message_id(req)?;
     if !negotiated && cmd != Command::NEGOTIATE {
         return Err(Error::Disconnect);
     }
@@ -439,6 +512,26 @@ fn run_element(
         Command::OPLOCK_BREAK => smb2::lock::oplock_break(req, out),
         _ => Err(Error::Status(NtStatus::INVALID_PARAMETER)),
     }
+}
+
+/// Uses up the element's message ids (MS-SMB2 3.3.5.2.3, 3.3.5.2.5); an id
+/// outside the window or used before ends the connection.
+fn consume_message_id(req: &Request<'_>) -> Result<(), Error> {
+    let negotiated = lock(&req.conn.negotiated).is_some();
+    let charge = if negotiated && req.dialect() > wire_dialect::SMB2_02 {
+        req.hdr.credit_charge
+    } else {
+        1
+    };
+    if !lock(&req.conn.credits).consume(req.hdr.message_id, charge) {
+        log::debug!(
+            "conn {}: message id {} outside the credit window",
+            req.conn.id,
+            req.hdr.message_id
+        );
+        return Err(Error::Disconnect);
+    }
+    Ok(())
 }
 
 fn unix_identity(req: &Request<'_>) -> Option<vfs::Identity> {

@@ -26,6 +26,7 @@ pub fn process_encrypted(
     server: &Server,
     conn: &Connection,
     frame: &mut [u8],
+    went_async: &mut Vec<u64>,
 ) -> Result<Option<Vec<u8>>, Error> {
     let th = TransformHeader::parse(frame).map_err(|_| Error::Disconnect)?;
     if th.flags != TRANSFORM_FLAG_ENCRYPTED {
@@ -54,7 +55,7 @@ pub fn process_encrypted(
         log::debug!("conn {}: a message failed to decrypt", conn.id);
         return Err(Error::Disconnect);
     }
-    match dispatch::process_smb2_with(server, conn, body, Some(th.session_id))? {
+    match dispatch::process_smb2_with(server, conn, body, Some(th.session_id), went_async)? {
         Some(msg) => Ok(Some(encrypt(&keys, th.session_id, msg)?)),
         None => Ok(None),
     }

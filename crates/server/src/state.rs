@@ -31,6 +31,8 @@ pub struct Server {
     pub shares: Vec<Arc<ShareEntry>>,
     pub files: FileTable,
     pub locks: crate::smb2::lock::LockTable,
+    /// Pending CHANGE_NOTIFY watches of every connection.
+    pub notify: crate::notify::NotifyTable,
     next_session_id: AtomicU64,
     next_file_id: AtomicU64,
     pub connections: AtomicU32,
@@ -76,6 +78,7 @@ impl Server {
             shares,
             files: FileTable::default(),
             locks: Default::default(),
+            notify: Default::default(),
             // Session ids start at a random point so ids are not guessable across restarts.
             // Kept below 2^32: some clients store session ids in 32 bits.
             next_session_id: AtomicU64::new((u64::from_le_bytes(seed) & 0x7fff_0000) | 1),
@@ -150,6 +153,8 @@ pub struct Connection {
     pub sessions: Mutex<HashMap<u64, Arc<Session>>>,
     /// Set when the connection must be closed after the current frame.
     pub closing: AtomicBool,
+    /// Requests answered STATUS_PENDING that will complete later.
+    pub pending: crate::pending::AsyncTable,
 }
 
 impl Connection {
@@ -161,6 +166,7 @@ impl Connection {
             credits: Mutex::new(CreditWindow::new()),
             sessions: Mutex::new(HashMap::new()),
             closing: AtomicBool::new(false),
+            pending: Default::default(),
         }
     }
 

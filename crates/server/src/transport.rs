@@ -28,6 +28,10 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
     log::debug!("conn {id}: accepted from {peer}");
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    // Final responses of async operations go through the same writer.
+    let sink_tx = tx.clone();
+    conn.pending
+        .set_sink(Arc::new(move |frame| drop(sink_tx.send(frame))));
     let writer = tokio::spawn(async move {
         while let Some(frame) = rx.recv().await {
             if wr.write_all(&frame).await.is_err() {
@@ -74,12 +78,15 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
         // processed before the next is read; others run concurrently.
         let ordered = needs_order(&frame);
         let task = tokio::task::spawn_blocking(move || {
-            let out = process_frame(&server, &conn2, &mut frame);
+            let mut went_async = Vec::new();
+            let out = process_frame_collect(&server, &conn2, &mut frame, &mut went_async);
             match out {
                 Ok(Some(msg)) => {
                     let _ = tx.send(frame_bytes(msg));
+                    // Only now may their final responses follow (MS-SMB2 3.3.4.2).
+                    conn2.pending.arm(&went_async);
                 }
-                Ok(None) => {}
+                Ok(None) => conn2.pending.arm(&went_async),
                 Err(()) => {
                     // Stop reading: the connection ends once queued replies are out.
                     conn2.closing.store(true, Ordering::Release);
@@ -92,6 +99,8 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
         }
     }
     conn.closing.store(true, Ordering::Release);
+    // The async table holds a sender too: release it so the writer ends.
+    conn.pending.drop_all();
     drop(tx);
     let _ = writer.await;
     cleanup(&server, &conn);
@@ -113,7 +122,8 @@ fn needs_order(frame: &[u8]) -> bool {
     }
 }
 
-fn frame_bytes(msg: Vec<u8>) -> Vec<u8> {
+/// Prefixes a message with its 4-byte direct-hosting length.
+pub(crate) fn frame_bytes(msg: Vec<u8>) -> Vec<u8> {
     let len = msg.len() as u32;
     let mut out = Vec::with_capacity(msg.len() + 4);
     out.extend_from_slice(&(len & 0x00FF_FFFF).to_be_bytes());
@@ -122,18 +132,38 @@ fn frame_bytes(msg: Vec<u8>) -> Vec<u8> {
 }
 
 /// One frame in, at most one frame out; Err means drop the connection.
+/// Operations that went async are armed before this returns.
 #[allow(clippy::result_unit_err)]
 pub fn process_frame(
     server: &Server,
     conn: &Connection,
     frame: &mut [u8],
 ) -> Result<Option<Vec<u8>>, ()> {
+    let mut went_async = Vec::new();
+    let r = process_frame_collect(server, conn, frame, &mut went_async);
+    conn.pending.arm(&went_async);
+    r
+}
+
+/// As `process_frame`, leaving the AsyncIds of operations that went async
+/// in `went_async` for the caller to arm once the reply is queued.
+#[allow(clippy::result_unit_err)]
+pub fn process_frame_collect(
+    server: &Server,
+    conn: &Connection,
+    frame: &mut [u8],
+    went_async: &mut Vec<u64>,
+) -> Result<Option<Vec<u8>>, ()> {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match frame.get(..4) {
-        Some([0xFD, b'S', b'M', b'B']) => crate::encryption::process_encrypted(server, conn, frame),
+        Some([0xFD, b'S', b'M', b'B']) => {
+            crate::encryption::process_encrypted(server, conn, frame, went_async)
+        }
         Some([0xFF, b'S', b'M', b'B']) => {
             crate::smb2::negotiate::handle_smb1(server, conn, frame).map(Some)
         }
-        Some([0xFE, b'S', b'M', b'B']) => dispatch::process_smb2(server, conn, frame),
+        Some([0xFE, b'S', b'M', b'B']) => {
+            dispatch::process_smb2_with(server, conn, frame, None, went_async)
+        }
         _ => Err(Error::Disconnect),
     }));
     match result {
@@ -151,6 +181,7 @@ pub fn process_frame(
 
 /// Everything a connection held is released when it ends.
 fn cleanup(server: &Server, conn: &Connection) {
+    conn.pending.drop_all();
     let sessions: Vec<_> = lock(&conn.sessions).drain().map(|(_, s)| s).collect();
     for s in sessions {
         crate::smb2::close::close_session_opens(server, &s);

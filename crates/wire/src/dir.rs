@@ -85,3 +85,69 @@ impl ChangeNotifyRequest {
         })
     }
 }
+
+/// FILE_NOTIFY_INFORMATION actions (MS-FSCC 2.4.42).
+pub mod notify_action {
+    pub const ADDED: u32 = 1;
+    pub const REMOVED: u32 = 2;
+    pub const MODIFIED: u32 = 3;
+    pub const RENAMED_OLD_NAME: u32 = 4;
+    pub const RENAMED_NEW_NAME: u32 = 5;
+}
+
+/// CHANGE_NOTIFY CompletionFilter bits (MS-SMB2 2.2.35).
+pub mod notify_filter {
+    pub const FILE_NAME: u32 = 0x0000_0001;
+    pub const DIR_NAME: u32 = 0x0000_0002;
+    pub const ATTRIBUTES: u32 = 0x0000_0004;
+    pub const SIZE: u32 = 0x0000_0008;
+    pub const LAST_WRITE: u32 = 0x0000_0010;
+}
+
+/// CHANGE_NOTIFY flag: watch the whole subtree (MS-SMB2 2.2.35).
+pub const WATCH_TREE: u16 = 0x0001;
+
+/// A chain of FILE_NOTIFY_INFORMATION entries (MS-FSCC 2.4.42), each
+/// 4-byte aligned, names in UTF-16LE relative to the watched directory.
+pub fn encode_notify_information(out: &mut Vec<u8>, entries: &[(u32, &str)]) {
+    for (i, (action, name)) in entries.iter().enumerate() {
+        let name16: Vec<u16> = name.encode_utf16().collect();
+        let name_len = name16.len().saturating_mul(2);
+        let len = 12usize.saturating_add(name_len);
+        let padded = len.saturating_add(3) & !3;
+        let last = i.saturating_add(1) == entries.len();
+        let mut w = Writer::new(out);
+        w.u32(if last { 0 } else { padded as u32 });
+        w.u32(*action);
+        w.u32(name_len as u32);
+        for c in name16 {
+            w.u16(c);
+        }
+        if !last {
+            w.zeros(padded.saturating_sub(len));
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod notify_tests {
+    use super::*;
+
+    #[test]
+    fn notify_information_chain() {
+        let mut out = Vec::new();
+        encode_notify_information(
+            &mut out,
+            &[(notify_action::ADDED, "a"), (notify_action::REMOVED, "bc")],
+        );
+        // First entry: 12 + 2 bytes, padded to 16; second: 12 + 4, unpadded.
+        assert_eq!(
+            out,
+            [
+                16, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, b'a', 0, 0, 0, //
+                0, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, b'b', 0, b'c', 0,
+            ]
+        );
+    }
+}

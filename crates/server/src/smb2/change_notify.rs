@@ -1,11 +1,16 @@
-//! CHANGE_NOTIFY (MS-SMB2 3.3.5.19): validated and answered
-//! STATUS_NOT_IMPLEMENTED until change notification is built; never a dropped connection.
+//! CHANGE_NOTIFY (MS-SMB2 3.3.5.19): always goes async. The request becomes
+//! a watch in the server's notify table (`crate::notify`) and a pending
+//! operation of the connection; it completes with the first change made
+//! through this server in the directory, STATUS_CANCELLED on CANCEL, and
+//! STATUS_NOTIFY_CLEANUP when its handle is closed.
 
-use wire::dir::ChangeNotifyRequest;
+use wire::create::access;
+use wire::dir::{ChangeNotifyRequest, WATCH_TREE};
 use wire::NtStatus;
 
 use super::close::lookup_open;
 use crate::dispatch::{Error, HandlerResult, Request};
+use crate::notify::Watch;
 
 pub fn handle(req: &mut Request<'_>, _out: &mut Vec<u8>) -> HandlerResult {
     let r = ChangeNotifyRequest::parse(req.msg)?;
@@ -13,5 +18,38 @@ pub fn handle(req: &mut Request<'_>, _out: &mut Vec<u8>) -> HandlerResult {
     if !open.is_dir {
         return Err(Error::Status(NtStatus::INVALID_PARAMETER));
     }
-    Err(Error::Status(NtStatus::NOT_IMPLEMENTED))
+    // MS-SMB2 3.3.5.19: the open must allow listing the directory.
+    if open.granted_access & access::FILE_LIST_DIRECTORY == 0 {
+        return Err(Error::Status(NtStatus::ACCESS_DENIED));
+    }
+    let max_trans = req.conn.negotiated().map(|n| n.max_trans).unwrap_or(0);
+    if r.output_buffer_length > max_trans {
+        return Err(Error::Status(NtStatus::INVALID_PARAMETER));
+    }
+    let share = open
+        .tree
+        .share()
+        .ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?
+        .config
+        .name
+        .clone();
+    let completer = req.go_async(Some(open.file_id), NtStatus::NOTIFY_CLEANUP, None)?;
+    let async_id = completer.async_id();
+    let remover = req.server.notify.add(Watch {
+        share,
+        dir: open.path(),
+        recursive: r.flags & WATCH_TREE != 0,
+        filter: r.completion_filter,
+        max_out: r.output_buffer_length,
+        completer,
+    });
+    // When the operation ends without a change (cancel, close, logoff), the watch goes too.
+    if let Err(hook) = req
+        .conn
+        .pending
+        .set_on_cancel(async_id, Box::new(move || remover.remove()))
+    {
+        hook();
+    }
+    Ok(NtStatus::PENDING)
 }

@@ -23,6 +23,10 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
         None
     };
     lock(&session.opens).remove(&open.file_id.volatile);
+    // MS-SMB2 3.3.5.10: what waits on the open ends (notify: STATUS_NOTIFY_CLEANUP).
+    req.conn
+        .pending
+        .close_file(session.id, open.file_id.volatile);
     close_open(req.server, &open);
     encode_close_response(out, info.as_ref());
     Ok(NtStatus::SUCCESS)
@@ -43,6 +47,7 @@ pub fn lookup_open(req: &Request<'_>, id: wire::create::FileId) -> Result<Arc<Op
             return Err(Error::Status(NtStatus::FILE_CLOSED));
         }
     }
+    req.resolved_file_id.set(Some(open.file_id));
     Ok(open)
 }
 
@@ -77,8 +82,13 @@ pub fn close_open(server: &Server, open: &Open) {
         } else {
             share.fs.unlink(&path)
         };
-        if let Err(e) = r {
-            log::warn!("delete on close of {path:?} failed: {e}");
+        match r {
+            Ok(()) => server.notify.report(
+                &share.config.name,
+                open.is_dir,
+                &[(wire::dir::notify_action::REMOVED, &path)],
+            ),
+            Err(e) => log::warn!("delete on close of {path:?} failed: {e}"),
         }
     }
 }

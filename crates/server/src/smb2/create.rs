@@ -117,6 +117,15 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
     }
     .encode(out, 0);
     req.created_file_id = Some(open.file_id);
+    if create_action == action::CREATED && open.stream.is_none() {
+        if let Some(share) = tree.share() {
+            req.server.notify.report(
+                &share.config.name,
+                open.is_dir,
+                &[(wire::dir::notify_action::ADDED, &open.path())],
+            );
+        }
+    }
     Ok(NtStatus::SUCCESS)
 }
 

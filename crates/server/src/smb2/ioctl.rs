@@ -147,8 +147,32 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             }
             file_id = open.file_id;
         }
+        fsctl::CREATE_OR_GET_OBJECT_ID | fsctl::GET_OBJECT_ID => {
+            let open = lookup_open(req, r.file_id)?;
+            let share = open
+                .tree
+                .share()
+                .ok_or(Error::Status(NtStatus::INVALID_DEVICE_REQUEST))?;
+            // MS-FSCC 2.1.3.1 FILE_OBJECTID_BUFFER: a stable id derived from
+            // the file's identity, so every ask answers the same.
+            if max_out < 64 {
+                return Err(Error::Status(NtStatus::BUFFER_TOO_SMALL));
+            }
+            let mut object_id = [0u8; 16];
+            object_id[..8].copy_from_slice(&open.file_key.1.to_le_bytes());
+            object_id[8..].copy_from_slice(&open.file_key.0.to_le_bytes());
+            let mut volume_id = [0u8; 16];
+            volume_id[..4].copy_from_slice(&share.volume_serial.to_le_bytes());
+            output.extend_from_slice(&object_id);
+            output.extend_from_slice(&volume_id);
+            output.extend_from_slice(&object_id);
+            output.extend_from_slice(&[0u8; 16]);
+            file_id = open.file_id;
+        }
         _ => {
-            lookup_open(req, r.file_id).ok();
+            // The FileId is checked first: an unknown or failed handle
+            // answers as such whatever the control code.
+            lookup_open(req, r.file_id)?;
             return Err(Error::Status(NtStatus::INVALID_DEVICE_REQUEST));
         }
     }

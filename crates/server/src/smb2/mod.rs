@@ -1,4 +1,5 @@
 //! One module per SMB2 command (MS-SMB2 3.3.5.x).
+pub mod acl;
 pub mod change_notify;
 pub mod close;
 pub mod create;

@@ -207,6 +207,8 @@ pub fn logoff(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
         }
     }
     lock(&req.conn.sessions).remove(&session.id);
+    // MS-SMB2 3.3.5.6: the session's pending operations end with it.
+    req.conn.pending.close_session(session.id);
     crate::smb2::close::close_session_opens(req.server, &session);
     *lock(&session.state) = AuthState::Expired;
     encode_empty_response(out);

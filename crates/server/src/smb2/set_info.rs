@@ -343,7 +343,25 @@ fn rename(req: &Request<'_>, open: &Open, b: &[u8], link: bool) -> Result<(), Er
         h.set_path(&target);
     }
     update_child_paths(req, open, &source, &target);
+    report_rename(req, &share.config.name, open.is_dir, &source, &target);
     Ok(())
+}
+
+/// Tells change-notify watches about a rename: one OLD_NAME/NEW_NAME pair
+/// within a directory, a removal and an addition across directories.
+fn report_rename(req: &Request<'_>, share: &str, is_dir: bool, from: &str, to: &str) {
+    use wire::dir::notify_action::{ADDED, REMOVED, RENAMED_NEW_NAME, RENAMED_OLD_NAME};
+    let notify = &req.server.notify;
+    if path::split_parent(from).0 == path::split_parent(to).0 {
+        notify.report(
+            share,
+            is_dir,
+            &[(RENAMED_OLD_NAME, from), (RENAMED_NEW_NAME, to)],
+        );
+    } else {
+        notify.report(share, is_dir, &[(REMOVED, from)]);
+        notify.report(share, is_dir, &[(ADDED, to)]);
+    }
 }
 
 /// Windows refuses to rename a directory while files below it are open.
@@ -376,7 +394,7 @@ fn update_child_paths(req: &Request<'_>, open: &Open, from: &str, to: &str) {
 
 /// SET_INFO of a security descriptor (MS-SMB2 3.3.5.21.3): the rights are
 /// checked and the descriptor validated (MS-DTYP 2.4.6); this server keeps no
-/// NT ACLs yet, so the Unix owner and mode stay what they are.
+/// NT ACLs, so only what the Unix mode can say of the DACL is kept (`acl`).
 fn set_security(open: &Open, info: u32, sd: &[u8]) -> Result<(), Error> {
     const OWNER: u32 = 0x1;
     const GROUP: u32 = 0x2;
@@ -404,6 +422,16 @@ fn set_security(open: &Open, info: u32, sd: &[u8]) -> Result<(), Error> {
     for off in parsed {
         if off != 0 && (off as usize) >= sd.len() {
             return Err(Error::Status(NtStatus::INVALID_SECURITY_DESCR));
+        }
+    }
+    // What the DACL says that the Unix mode can hold is kept there.
+    if info & DACL != 0 && open.stream.is_none() {
+        if let Some(h) = open.handle() {
+            let st = h.stat().map_err(errno::to_status)?;
+            if let Some(bits) = super::acl::dacl_to_mode(sd, st.uid, st.gid) {
+                h.chmod((st.mode & 0o7000) | bits)
+                    .map_err(errno::to_status)?;
+            }
         }
     }
     Ok(())

@@ -155,6 +155,8 @@ pub fn disconnect(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
     let session = req.session()?.clone();
     let tree = req.tree()?.clone();
     lock(&session.trees).remove(&tree.id);
+    // MS-SMB2 3.3.5.8: pending operations in the tree end with it.
+    req.conn.pending.close_tree(session.id, tree.id);
     crate::smb2::close::close_tree_opens(req.server, &session, tree.id);
     wire::echo::encode_empty_response(out);
     Ok(NtStatus::SUCCESS)
