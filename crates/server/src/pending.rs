@@ -352,7 +352,7 @@ impl Inner {
                 Err(_) => return,
             }
         }
-        sink(crate::transport::frame_bytes(msg));
+        sink(msg);
     }
 }
 
@@ -414,7 +414,7 @@ mod tests {
     }
 
     fn parse(frame: &[u8]) -> Header {
-        Header::parse(&frame[4..]).unwrap()
+        Header::parse(frame).unwrap()
     }
 
     #[test]

@@ -33,8 +33,8 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
     conn.pending
         .set_sink(Arc::new(move |frame| drop(sink_tx.send(frame))));
     let writer = tokio::spawn(async move {
-        while let Some(frame) = rx.recv().await {
-            if wr.write_all(&frame).await.is_err() {
+        while let Some(msg) = rx.recv().await {
+            if write_frame(&mut wr, &msg).await.is_err() {
                 break;
             }
         }
@@ -42,6 +42,7 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
     });
     let limit = max_frame(&server);
     let shutdown = Arc::new(tokio::sync::Notify::new());
+    let lane = Arc::new(Lane::default());
     let mut head = [0u8; 4];
     loop {
         if conn.closing.load(Ordering::Acquire) {
@@ -70,30 +71,38 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
             r = rd.read_exact(&mut frame) => if r.is_err() { break },
             _ = shutdown.notified() => break,
         }
-        let server = server.clone();
-        let conn2 = conn.clone();
-        let tx = tx.clone();
-        let stop = shutdown.clone();
+        // Requests that never touch the filesystem are answered here, without
+        // a trip through the blocking pool (it costs more than the work).
+        if is_control(&frame) {
+            let mut went_async = Vec::new();
+            match process_frame_collect(&server, &conn, &mut frame, &mut went_async) {
+                Ok(Some(msg)) => {
+                    let _ = tx.send(msg);
+                    conn.pending.arm(&went_async);
+                }
+                Ok(None) => conn.pending.arm(&went_async),
+                Err(()) => break,
+            }
+            continue;
+        }
+        let job = Job {
+            server: server.clone(),
+            conn: conn.clone(),
+            tx: tx.clone(),
+            stop: shutdown.clone(),
+        };
+        // Data transfers (and encrypted messages) run concurrently on the
+        // blocking pool; everything else goes through the connection's lane,
+        // one at a time in arrival order, so namespace changes happen in the
+        // order the client sent them.
+        if !is_data(&frame) {
+            lane.push(job, frame);
+            continue;
+        }
         // A frame that needs an ordered answer (negotiate, session setup) is
         // processed before the next is read; others run concurrently.
         let ordered = needs_order(&frame);
-        let task = tokio::task::spawn_blocking(move || {
-            let mut went_async = Vec::new();
-            let out = process_frame_collect(&server, &conn2, &mut frame, &mut went_async);
-            match out {
-                Ok(Some(msg)) => {
-                    let _ = tx.send(frame_bytes(msg));
-                    // Only now may their final responses follow (MS-SMB2 3.3.4.2).
-                    conn2.pending.arm(&went_async);
-                }
-                Ok(None) => conn2.pending.arm(&went_async),
-                Err(()) => {
-                    // Stop reading: the connection ends once queued replies are out.
-                    conn2.closing.store(true, Ordering::Release);
-                    stop.notify_one();
-                }
-            }
-        });
+        let task = tokio::task::spawn_blocking(move || job.run(frame));
         if ordered {
             let _ = task.await;
         }
@@ -122,13 +131,125 @@ fn needs_order(frame: &[u8]) -> bool {
     }
 }
 
-/// Prefixes a message with its 4-byte direct-hosting length.
-pub(crate) fn frame_bytes(msg: Vec<u8>) -> Vec<u8> {
-    let len = msg.len() as u32;
-    let mut out = Vec::with_capacity(msg.len() + 4);
-    out.extend_from_slice(&(len & 0x00FF_FFFF).to_be_bytes());
-    out.extend_from_slice(&msg);
-    out
+/// What processing one frame needs, moved to the thread that does it.
+struct Job {
+    server: Arc<Server>,
+    conn: Arc<Connection>,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    stop: Arc<tokio::sync::Notify>,
+}
+
+impl Job {
+    fn run(&self, mut frame: Vec<u8>) {
+        let mut went_async = Vec::new();
+        match process_frame_collect(&self.server, &self.conn, &mut frame, &mut went_async) {
+            Ok(Some(msg)) => {
+                let _ = self.tx.send(msg);
+                // Only now may their final responses follow (MS-SMB2 3.3.4.2).
+                self.conn.pending.arm(&went_async);
+            }
+            Ok(None) => self.conn.pending.arm(&went_async),
+            Err(()) => {
+                // Stop reading: the connection ends once queued replies are out.
+                self.conn.closing.store(true, Ordering::Release);
+                self.stop.notify_one();
+            }
+        }
+    }
+}
+
+/// A per-connection FIFO of frames processed one at a time on the blocking
+/// pool; a pool thread is taken only while frames are queued.
+#[derive(Default)]
+struct Lane {
+    queue: std::sync::Mutex<LaneState>,
+}
+
+/// Queued frames, and whether a pool thread is draining them.
+#[derive(Default)]
+struct LaneState {
+    frames: std::collections::VecDeque<(Job, Vec<u8>)>,
+    running: bool,
+}
+
+impl Lane {
+    fn push(self: &Arc<Self>, job: Job, frame: Vec<u8>) {
+        let mut q = lock(&self.queue);
+        q.frames.push_back((job, frame));
+        if q.running {
+            return;
+        }
+        q.running = true;
+        drop(q);
+        let lane = self.clone();
+        tokio::task::spawn_blocking(move || loop {
+            let next = {
+                let mut q = lock(&lane.queue);
+                match q.frames.pop_front() {
+                    Some(item) => item,
+                    None => {
+                        q.running = false;
+                        return;
+                    }
+                }
+            };
+            next.0.run(next.1);
+        });
+    }
+}
+
+/// READ, WRITE, FLUSH and encrypted messages: the requests worth running concurrently.
+fn is_data(frame: &[u8]) -> bool {
+    match frame.get(..4) {
+        Some([0xFE, b'S', b'M', b'B']) => {
+            let cmd = frame
+                .get(12..14)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                .unwrap_or(0);
+            let next = frame
+                .get(20..24)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .unwrap_or(1);
+            next == 0 && matches!(cmd, 0x0007..=0x0009)
+        }
+        Some([0xFD, b'S', b'M', b'B']) => true,
+        _ => false,
+    }
+}
+
+/// A single, uncompounded SMB2 request for a command that does no file I/O.
+fn is_control(frame: &[u8]) -> bool {
+    let Some([0xFE, b'S', b'M', b'B']) = frame.get(..4) else {
+        return false;
+    };
+    let field = |at: usize| {
+        frame
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let cmd = field(12).map(|v| v & 0xFFFF).unwrap_or(u32::MAX);
+    let next = field(20).unwrap_or(1);
+    // NEGOTIATE, SESSION_SETUP, TREE_CONNECT, CANCEL, ECHO (LOGOFF may delete files).
+    next == 0 && matches!(cmd, 0x0000 | 0x0001 | 0x0003 | 0x000C | 0x000D)
+}
+
+/// Writes one message with its 4-byte direct-hosting length prefix in a
+/// single vectored write (no copy of the message to prepend the length).
+async fn write_frame(wr: &mut tokio::net::tcp::OwnedWriteHalf, msg: &[u8]) -> std::io::Result<()> {
+    let len = (msg.len() as u32 & 0x00FF_FFFF).to_be_bytes();
+    let mut head: &[u8] = &len;
+    let mut body: &[u8] = msg;
+    while !head.is_empty() || !body.is_empty() {
+        let bufs = [std::io::IoSlice::new(head), std::io::IoSlice::new(body)];
+        let n = wr.write_vectored(&bufs).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let from_head = n.min(head.len());
+        head = head.get(from_head..).unwrap_or(&[]);
+        body = body.get(n - from_head..).unwrap_or(&[]);
+    }
+    Ok(())
 }
 
 /// One frame in, at most one frame out; Err means drop the connection.
