@@ -185,5 +185,8 @@ fn limit_malloc_arenas() {
     // SAFETY: mallopt only adjusts allocator tuning; called before other threads exist.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        // Request buffers of 256 KiB and more are mapped and unmapped, so the
+        // memory of a burst of large READs and WRITEs goes back to the system.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }
 }

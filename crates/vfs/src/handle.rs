@@ -84,6 +84,31 @@ impl Handle {
         Ok(done)
     }
 
+    /// Appends up to `len` bytes read at `offset` to `out`, reading straight
+    /// into its spare capacity so the buffer is never zero-filled first.
+    /// Short only at end of file.
+    pub fn read_append(&self, out: &mut Vec<u8>, len: usize, offset: u64) -> Result<usize> {
+        let start = out.len();
+        out.reserve_exact(len);
+        let mut done = 0usize;
+        while done < len {
+            let off = offset_plus(offset, done)?;
+            match rustix::io::pread(&self.fd, rustix::buffer::spare_capacity(out), off) {
+                Ok(0) => break,
+                Ok(n) => done = done.saturating_add(n),
+                Err(Errno::INTR) => {}
+                Err(e) => {
+                    out.truncate(start);
+                    return Err(e);
+                }
+            }
+        }
+        // Spare capacity may exceed `len`: keep only what was asked for.
+        let done = done.min(len);
+        out.truncate(start.saturating_add(done));
+        Ok(done)
+    }
+
     /// Write all of `buf` at `offset`, or fail.
     pub fn write_at(&self, buf: &[u8], offset: u64) -> Result<usize> {
         let mut done = 0usize;

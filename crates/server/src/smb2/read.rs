@@ -43,25 +43,20 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             }
             let head = out.len();
             encode_read_response_head(out, 0, 0);
-            let data_at = out.len();
-            out.resize(data_at + r.length as usize, 0);
-            let got = match out.get_mut(data_at..) {
-                Some(buf) if open.stream.is_some() => {
-                    let data = super::stream::read_data(&open)?;
-                    let from = usize::try_from(r.offset)
-                        .unwrap_or(usize::MAX)
-                        .min(data.len());
-                    let chunk = data.get(from..).unwrap_or(&[]);
-                    let n = chunk.len().min(buf.len());
-                    if let (Some(dst), Some(src)) = (buf.get_mut(..n), chunk.get(..n)) {
-                        dst.copy_from_slice(src);
-                    }
-                    n
-                }
-                Some(buf) => h.read_at(buf, r.offset).map_err(errno::to_status)?,
-                None => 0,
+            let got = if open.stream.is_some() {
+                let data = super::stream::read_data(&open)?;
+                let from = usize::try_from(r.offset)
+                    .unwrap_or(usize::MAX)
+                    .min(data.len());
+                let chunk = data.get(from..).unwrap_or(&[]);
+                let n = chunk.len().min(r.length as usize);
+                out.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+                n
+            } else {
+                // Straight into the response buffer, which is not zero-filled first.
+                h.read_append(out, r.length as usize, r.offset)
+                    .map_err(errno::to_status)?
             };
-            out.truncate(data_at + got);
             // MS-SMB2 3.3.5.12: nothing read for a non-empty request, or less
             // than MinimumCount, is END_OF_FILE; a zero-length read succeeds.
             if (got == 0 && r.length > 0) || (got as u64) < u64::from(r.minimum_count) {
