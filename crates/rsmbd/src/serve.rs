@@ -161,6 +161,7 @@ fn run(p: Prepared) -> Result<(), Failure> {
         let _ = out.flush();
     }
     let result = rt.block_on(async move {
+        tokio::spawn(release_freed_memory());
         tokio::select! {
             r = server::run(p.config, p.users, p.listeners) => r.map(|()| "the server stopped"),
             _ = term.recv() => Ok("SIGTERM"),
@@ -185,8 +186,20 @@ fn limit_malloc_arenas() {
     // SAFETY: mallopt only adjusts allocator tuning; called before other threads exist.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
-        // Request buffers of 256 KiB and more are mapped and unmapped, so the
-        // memory of a burst of large READs and WRITEs goes back to the system.
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
+/// Every few seconds, hands memory freed after a burst of large READs and
+/// WRITEs back to the system, so an idle server stays small; cheap when
+/// nothing is free.
+async fn release_freed_memory() {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only returns free heap pages to the kernel.
+        unsafe {
+            libc::malloc_trim(0);
+        }
     }
 }
