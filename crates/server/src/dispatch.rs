@@ -387,7 +387,12 @@ pub fn process_smb2_with(
                 header::set_signature(&mut body, &sig);
             }
         }
-        out.extend_from_slice(&body);
+        if out.is_empty() {
+            // The common single-element case: no copy of the body.
+            out = body;
+        } else {
+            out.extend_from_slice(&body);
+        }
     }
     if out.is_empty() {
         return Ok(None);
