@@ -437,3 +437,102 @@ pub fn server_frame(data: &[u8]) {
     });
     let _ = h.run(data);
 }
+
+/// `credit_window`: arbitrary consume/grant sequences through
+/// `server::credits::CreditWindow` (MS-SMB2 3.3.1.1, 3.3.1.2, 3.3.5.2.3),
+/// checked against a plain set of used ids: exactly the granted, unused ids
+/// are accepted, a consumed id is never accepted twice, at most
+/// `MAX_CREDITS` ids are outstanding, and a client with none left gets one.
+pub fn credit_window(data: &[u8]) {
+    use server::credits::{CreditWindow, MAX_CREDITS};
+    use std::collections::BTreeSet;
+
+    let mut w = CreditWindow::new();
+    // The model: ids 0..high were granted; ids below `low` and those in
+    // `used` were consumed.
+    let mut high: u64 = 1;
+    let mut low: u64 = 0;
+    let mut used: BTreeSet<u64> = BTreeSet::new();
+    let mut input = Cursor(data);
+    for _ in 0..2048 {
+        let Some(op) = input.u8() else {
+            break;
+        };
+        if op & 1 == 0 {
+            let off = u64::from(input.u16());
+            let charge = if op & 0x80 != 0 {
+                input.u16()
+            } else {
+                u16::from((op >> 4) & 0x7)
+            };
+            let id = match (op >> 1) & 3 {
+                // Next ids, the ordinary case (out of order when off > 0).
+                0 => low.saturating_add(off % 64),
+                // Around the top of the window.
+                1 => high.saturating_sub(32).saturating_add(off % 64),
+                // An id that may have been consumed before.
+                2 => low.saturating_sub(off % 64 + 1),
+                _ => input.u64(),
+            };
+            let n = u64::from(charge.max(1));
+            let expected = match id.checked_add(n) {
+                Some(end) if end <= high => (id..end).all(|x| x >= low && !used.contains(&x)),
+                _ => false,
+            };
+            let got = w.consume(id, charge);
+            assert_eq!(
+                got, expected,
+                "consume({id}, {charge}) low {low} high {high}"
+            );
+            if got {
+                used.extend(id..id + n);
+                while used.remove(&low) {
+                    low += 1;
+                }
+            }
+        } else {
+            let requested = input.u16();
+            let charge = if op & 0x80 != 0 { input.u16() } else { 1 };
+            let consumed = low + used.len() as u64;
+            let outstanding = high - consumed;
+            let g = w.grant(requested, charge);
+            let want = requested.max(charge).max(1);
+            assert!(g <= want, "granted {g} for a request of {want}");
+            if outstanding == 0 {
+                assert!(g >= 1, "a client with no credits got none");
+            }
+            high += u64::from(g);
+            assert!(
+                high - consumed <= MAX_CREDITS,
+                "{} credits outstanding",
+                high - consumed
+            );
+            // The window (what the server remembers) stays bounded too.
+            assert!(high - low <= MAX_CREDITS, "window of {} ids", high - low);
+        }
+    }
+}
+
+/// Reads little-endian integers from the front of a fuzz input; zeros once
+/// it runs out.
+struct Cursor<'a>(&'a [u8]);
+
+impl Cursor<'_> {
+    fn u8(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.u8().unwrap_or(0), self.u8().unwrap_or(0)])
+    }
+
+    fn u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        for x in &mut b {
+            *x = self.u8().unwrap_or(0);
+        }
+        u64::from_le_bytes(b)
+    }
+}

@@ -364,13 +364,16 @@ fn granted_credits_can_all_be_in_flight() {
         );
     }
     // 512 in flight at once: the depth issue 5 asks to sustain.
-    assert!(held >= 512, "only {held} credits after asking for 256 each time");
+    assert!(
+        held >= 512,
+        "only {held} credits after asking for 256 each time"
+    );
     let got = echo_burst(&mut s, next, 512, 1);
     next += 512;
     held = held - 512 + got;
     assert!(held >= 1);
     // Still usable after all that: a single ECHO at the next id.
-    assert_eq!(echo_burst(&mut s, next, 1, 1) >= 1, true);
+    assert!(echo_burst(&mut s, next, 1, 1) >= 1);
 }
 
 #[test]
@@ -379,19 +382,14 @@ fn grants_never_stall_and_never_exceed_the_maximum() {
     // Asking for no credits still leaves the client one (MS-SMB2 3.3.1.2).
     let (mut s, g) = negotiated(&srv, 0);
     assert!(g >= 1, "NEGOTIATE with CreditRequest 0 granted none");
-    let mut next = 1u64;
     let mut held = g;
-    for _ in 0..50 {
-        // Spend every credit, one request at a time, asking for none.
-        while held > 0 {
-            let got = echo_burst(&mut s, next, 1, 0);
-            next += 1;
-            held = held - 1 + got;
-        }
-        assert_eq!(held, 0);
-        // Unreachable if the server let the client run dry; kept as a check.
+    // Spend one credit at a time, asking for none: every response must
+    // still leave the client at least one.
+    for mid in 1..=50u64 {
+        let got = echo_burst(&mut s, mid, 1, 0);
+        held = held - 1 + got;
+        assert!(held >= 1, "CreditRequest 0 left the client with no credits");
     }
-    let _ = held;
 
     // Asking for the most possible each time: never more than 8192 outstanding.
     let (mut s, g) = negotiated(&srv, u16::MAX);
@@ -414,5 +412,49 @@ fn grants_never_stall_and_never_exceed_the_maximum() {
         &frame(&echo(next + held, 1)),
         Duration::from_secs(5),
         "the id one past a full window",
+    );
+}
+
+/// Resident memory of a process, KiB (Linux /proc).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn responses_a_client_never_reads_are_bounded() {
+    // MS-SMB2 3.3.1.2 bounds requests in flight by credits; replies the
+    // client leaves unread must be bounded too: the server stops reading.
+    let mut srv = server();
+    let (mut s, _) = negotiated(&srv, 8192);
+    s.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+    let before = rss_kib(srv.pid());
+    let mut next = 1u64;
+    let mut sent = 0u64;
+    'send: while sent < 1_000_000 {
+        let mut batch = Vec::with_capacity(2048 * 72);
+        for _ in 0..2048 {
+            batch.extend_from_slice(&frame(&echo(next, 1)));
+            next += 1;
+        }
+        if s.write_all(&batch).is_err() {
+            // The server stopped reading: its queue of replies is full.
+            break 'send;
+        }
+        sent += 2048;
+    }
+    let after = rss_kib(srv.pid());
+    assert!(
+        after < before + 128 * 1024,
+        "server RSS grew from {before} KiB to {after} KiB after {sent} unread ECHOs"
+    );
+    assert!(srv.alive());
+    assert!(
+        sent < 1_000_000,
+        "the server kept reading although nothing was read back"
     );
 }

@@ -27,14 +27,23 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
     let conn = Arc::new(Connection::new(id, peer.clone()));
     log::debug!("conn {id}: accepted from {peer}");
     let (mut rd, mut wr) = stream.into_split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (raw_tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let tx = Outbox {
+        tx: raw_tx,
+        backlog: Arc::new(Backlog::default()),
+    };
     // Final responses of async operations go through the same writer.
     let sink_tx = tx.clone();
     conn.pending
-        .set_sink(Arc::new(move |frame| drop(sink_tx.send(frame))));
+        .set_sink(Arc::new(move |frame| sink_tx.send(frame)));
+    let backlog = tx.backlog.clone();
     let writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
-            if write_frame(&mut wr, &msg).await.is_err() {
+            let n = msg.capacity();
+            let r = write_frame(&mut wr, &msg).await;
+            backlog.bytes.fetch_sub(n, Ordering::AcqRel);
+            backlog.drained.notify_one();
+            if r.is_err() {
                 break;
             }
         }
@@ -44,9 +53,17 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
     let shutdown = Arc::new(tokio::sync::Notify::new());
     let lane = Arc::new(Lane::default());
     let mut head = [0u8; 4];
-    loop {
+    'frames: loop {
         if conn.closing.load(Ordering::Acquire) {
             break;
+        }
+        // A client that does not read its responses is not served more
+        // requests until they drain: the queue of unsent replies is bounded.
+        while tx.backlog.bytes.load(Ordering::Acquire) > MAX_BACKLOG {
+            tokio::select! {
+                _ = tx.backlog.drained.notified() => {}
+                _ = shutdown.notified() => break 'frames,
+            }
         }
         tokio::select! {
             r = rd.read_exact(&mut head) => if r.is_err() { break },
@@ -77,7 +94,7 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
             let mut went_async = Vec::new();
             match process_frame_collect(&server, &conn, &mut frame, &mut went_async) {
                 Ok(Some(msg)) => {
-                    let _ = tx.send(msg);
+                    tx.send(msg);
                     conn.pending.arm(&went_async);
                 }
                 Ok(None) => conn.pending.arm(&went_async),
@@ -131,11 +148,40 @@ fn needs_order(frame: &[u8]) -> bool {
     }
 }
 
+/// Most bytes of responses queued for a connection before its requests stop being read.
+const MAX_BACKLOG: usize = 32 * 1024 * 1024;
+
+/// Bytes of responses queued and not yet written.
+#[derive(Default)]
+struct Backlog {
+    bytes: std::sync::atomic::AtomicUsize,
+    drained: tokio::sync::Notify,
+}
+
+/// The writer's queue, counting what it holds.
+#[derive(Clone)]
+struct Outbox {
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    backlog: Arc<Backlog>,
+}
+
+impl Outbox {
+    fn send(&self, msg: Vec<u8>) {
+        // What the queued message really holds in memory, counted before it
+        // is queued so the writer never subtracts first.
+        let n = msg.capacity();
+        self.backlog.bytes.fetch_add(n, Ordering::AcqRel);
+        if self.tx.send(msg).is_err() {
+            self.backlog.bytes.fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+}
+
 /// What processing one frame needs, moved to the thread that does it.
 struct Job {
     server: Arc<Server>,
     conn: Arc<Connection>,
-    tx: mpsc::UnboundedSender<Vec<u8>>,
+    tx: Outbox,
     stop: Arc<tokio::sync::Notify>,
 }
 
@@ -144,7 +190,7 @@ impl Job {
         let mut went_async = Vec::new();
         match process_frame_collect(&self.server, &self.conn, &mut frame, &mut went_async) {
             Ok(Some(msg)) => {
-                let _ = self.tx.send(msg);
+                self.tx.send(msg);
                 // Only now may their final responses follow (MS-SMB2 3.3.4.2).
                 self.conn.pending.arm(&went_async);
             }

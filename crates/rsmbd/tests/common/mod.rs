@@ -218,6 +218,11 @@ impl TestServer {
     }
 
     /// True while the server process runs.
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
