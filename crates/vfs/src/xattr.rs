@@ -34,18 +34,9 @@ fn with_buffer(mut f: impl FnMut(&mut [u8]) -> Result<usize>) -> Result<Vec<u8>>
 impl Handle {
     /// Names of the user EAs (without the `user.` prefix), server metadata excluded.
     pub fn ea_names(&self) -> Result<Vec<String>> {
-        let fd = self.as_fd();
-        let raw = match with_buffer(|b| match rustix::fs::flistxattr(fd, &mut *b) {
-            Err(Errno::BADF) => rustix::fs::listxattr(proc_fd_path(fd), b),
-            r => r,
-        }) {
-            Ok(r) => r,
-            Err(Errno::NOTSUP) => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        Ok(raw
-            .split(|b| *b == 0)
-            .filter_map(|n| std::str::from_utf8(n).ok())
+        Ok(self
+            .raw_list()?
+            .iter()
             .filter(|n| n.starts_with("user.") && !is_private(n))
             .filter_map(|n| n.strip_prefix("user.").map(str::to_string))
             .collect())
