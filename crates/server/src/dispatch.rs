@@ -74,6 +74,10 @@ pub struct Request<'a> {
     pub never_sign: bool,
     /// Sign with this key whatever the session's state is now (LOGOFF).
     pub sign_with: Option<crypto::SigningKey>,
+    /// The only element of its message (no compound).
+    pub single: bool,
+    /// READ data to send from the file after the response (sendfile).
+    pub file_tail: Option<FileTail>,
     /// The session whose keys decrypted this message, if it was encrypted.
     pub encrypted: Option<u64>,
 }
@@ -183,9 +187,42 @@ pub fn process_smb2(
     buf: &[u8],
 ) -> Result<Option<Vec<u8>>, Error> {
     let mut went_async = Vec::new();
-    let r = process_smb2_with(server, conn, buf, None, &mut went_async);
+    let mut tail = None;
+    let r = process_smb2_with(server, conn, buf, None, &mut went_async, &mut tail);
     conn.pending.arm(&went_async);
-    r
+    let mut r = r?;
+    if let (Some(t), Some(msg)) = (tail, r.as_mut()) {
+        t.append_to(msg)?;
+    }
+    Ok(r)
+}
+
+/// READ data the transport sends straight from the file after the response
+/// bytes (sendfile): the response already carries its DataLength.
+pub struct FileTail {
+    pub open: Arc<crate::state::Open>,
+    pub offset: u64,
+    pub len: usize,
+}
+
+impl FileTail {
+    /// Reads the data into `msg` instead (signed, encrypted or compound
+    /// responses, and callers that want whole messages). A file that shrank
+    /// meanwhile is padded with zeros so DataLength stays true.
+    pub fn append_to(&self, msg: &mut Vec<u8>) -> Result<(), Error> {
+        let h = self
+            .open
+            .handle()
+            .ok_or(Error::Status(NtStatus::FILE_CLOSED))?;
+        let start = msg.len();
+        let got = h
+            .read_append(msg, self.len, self.offset)
+            .map_err(|e| Error::Status(crate::errno::to_status(e)))?;
+        if got < self.len {
+            msg.resize(start + self.len, 0);
+        }
+        Ok(())
+    }
 }
 
 /// Per-chain state carried from one compound element to the next
@@ -210,6 +247,7 @@ pub fn process_smb2_with(
     buf: &[u8],
     encrypted: Option<u64>,
     went_async: &mut Vec<u64>,
+    tail: &mut Option<FileTail>,
 ) -> Result<Option<Vec<u8>>, Error> {
     let elements = header::split_compound(buf).map_err(|_| Error::Disconnect)?;
     let count = elements.len();
@@ -254,6 +292,8 @@ pub fn process_smb2_with(
             force_sign: false,
             never_sign: false,
             sign_with: None,
+            single: count == 1,
+            file_tail: None,
             encrypted,
         };
         let mut body = Vec::with_capacity(HEADER_LEN + 128);
@@ -316,6 +356,13 @@ pub fn process_smb2_with(
         };
         if sign_key.is_some() {
             flags |= FLAGS_SIGNED;
+        }
+        if let Some(t) = req.file_tail.take() {
+            if sign_key.is_none() && encrypted.is_none() && count == 1 {
+                *tail = Some(t);
+            } else {
+                t.append_to(&mut body)?;
+            }
         }
         let async_id = match req.async_id {
             Some(id) => {

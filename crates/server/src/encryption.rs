@@ -55,7 +55,14 @@ pub fn process_encrypted(
         log::debug!("conn {}: a message failed to decrypt", conn.id);
         return Err(Error::Disconnect);
     }
-    match dispatch::process_smb2_with(server, conn, body, Some(th.session_id), went_async)? {
+    match dispatch::process_smb2_with(
+        server,
+        conn,
+        body,
+        Some(th.session_id),
+        went_async,
+        &mut None,
+    )? {
         Some(msg) => Ok(Some(encrypt(&keys, th.session_id, msg)?)),
         None => Ok(None),
     }

@@ -27,7 +27,7 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
     let conn = Arc::new(Connection::new(id, peer.clone()));
     log::debug!("conn {id}: accepted from {peer}");
     let (mut rd, mut wr) = stream.into_split();
-    let (raw_tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (raw_tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
     let tx = Outbox {
         tx: raw_tx,
         backlog: Arc::new(Backlog::default()),
@@ -35,12 +35,15 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
     // Final responses of async operations go through the same writer.
     let sink_tx = tx.clone();
     conn.pending
-        .set_sink(Arc::new(move |frame| sink_tx.send(frame)));
+        .set_sink(Arc::new(move |frame| sink_tx.send(Outgoing::Msg(frame))));
     let backlog = tx.backlog.clone();
     let writer = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            let n = msg.capacity();
-            let r = write_frame(&mut wr, &msg).await;
+        while let Some(out) = rx.recv().await {
+            let n = out.queued_bytes();
+            let r = match &out {
+                Outgoing::Msg(msg) => write_frame(&mut wr, msg, 0).await,
+                Outgoing::File(head, tail) => write_file_frame(&mut wr, head, tail).await,
+            };
             backlog.bytes.fetch_sub(n, Ordering::AcqRel);
             backlog.drained.notify_one();
             if r.is_err() {
@@ -92,9 +95,9 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
         // a trip through the blocking pool (it costs more than the work).
         if is_control(&frame) {
             let mut went_async = Vec::new();
-            match process_frame_collect(&server, &conn, &mut frame, &mut went_async) {
+            match process_frame_collect(&server, &conn, &mut frame, &mut went_async, &mut None) {
                 Ok(Some(msg)) => {
-                    tx.send(msg);
+                    tx.send(Outgoing::Msg(msg));
                     conn.pending.arm(&went_async);
                 }
                 Ok(None) => conn.pending.arm(&went_async),
@@ -161,15 +164,30 @@ struct Backlog {
 /// The writer's queue, counting what it holds.
 #[derive(Clone)]
 struct Outbox {
-    tx: mpsc::UnboundedSender<Vec<u8>>,
+    tx: mpsc::UnboundedSender<Outgoing>,
     backlog: Arc<Backlog>,
 }
 
+/// A message for the writer: whole, or a READ response whose data follows
+/// straight from the file.
+enum Outgoing {
+    Msg(Vec<u8>),
+    File(Vec<u8>, dispatch::FileTail),
+}
+
+impl Outgoing {
+    /// What the queued message really holds in memory.
+    fn queued_bytes(&self) -> usize {
+        match self {
+            Outgoing::Msg(m) | Outgoing::File(m, _) => m.capacity(),
+        }
+    }
+}
+
 impl Outbox {
-    fn send(&self, msg: Vec<u8>) {
-        // What the queued message really holds in memory, counted before it
-        // is queued so the writer never subtracts first.
-        let n = msg.capacity();
+    fn send(&self, msg: Outgoing) {
+        // Counted before it is queued, so the writer never subtracts first.
+        let n = msg.queued_bytes();
         self.backlog.bytes.fetch_add(n, Ordering::AcqRel);
         if self.tx.send(msg).is_err() {
             self.backlog.bytes.fetch_sub(n, Ordering::AcqRel);
@@ -188,9 +206,19 @@ struct Job {
 impl Job {
     fn run(&self, mut frame: Vec<u8>) {
         let mut went_async = Vec::new();
-        match process_frame_collect(&self.server, &self.conn, &mut frame, &mut went_async) {
+        let mut tail = None;
+        match process_frame_collect(
+            &self.server,
+            &self.conn,
+            &mut frame,
+            &mut went_async,
+            &mut tail,
+        ) {
             Ok(Some(msg)) => {
-                self.tx.send(msg);
+                self.tx.send(match tail {
+                    Some(t) => Outgoing::File(msg, t),
+                    None => Outgoing::Msg(msg),
+                });
                 // Only now may their final responses follow (MS-SMB2 3.3.4.2).
                 self.conn.pending.arm(&went_async);
             }
@@ -280,9 +308,15 @@ fn is_control(frame: &[u8]) -> bool {
 }
 
 /// Writes one message with its 4-byte direct-hosting length prefix in a
-/// single vectored write (no copy of the message to prepend the length).
-async fn write_frame(wr: &mut tokio::net::tcp::OwnedWriteHalf, msg: &[u8]) -> std::io::Result<()> {
-    let len = (msg.len() as u32 & 0x00FF_FFFF).to_be_bytes();
+/// single vectored write (no copy of the message to prepend the length);
+/// `extra` more bytes are announced in the length and follow separately.
+async fn write_frame(
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    msg: &[u8],
+    extra: usize,
+) -> std::io::Result<()> {
+    let total = msg.len().saturating_add(extra);
+    let len = (total as u32 & 0x00FF_FFFF).to_be_bytes();
     let mut head: &[u8] = &len;
     let mut body: &[u8] = msg;
     while !head.is_empty() || !body.is_empty() {
@@ -298,6 +332,54 @@ async fn write_frame(wr: &mut tokio::net::tcp::OwnedWriteHalf, msg: &[u8]) -> st
     Ok(())
 }
 
+/// A READ response whose data goes from the page cache to the socket with
+/// sendfile, never through a user-space buffer. If the file shrank since
+/// DataLength was computed, zeros keep the frame the length it announced.
+async fn write_file_frame(
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    head: &[u8],
+    tail: &dispatch::FileTail,
+) -> std::io::Result<()> {
+    write_frame(wr, head, tail.len).await?;
+    let Some(h) = tail.open.handle() else {
+        return write_zeros(wr, tail.len).await;
+    };
+    let mut offset = tail.offset;
+    let mut left = tail.len;
+    let sock: &TcpStream = wr.as_ref();
+    while left > 0 {
+        sock.writable().await?;
+        let r = sock.try_io(tokio::io::Interest::WRITABLE, || {
+            let mut off = offset;
+            rustix::fs::sendfile(sock, h.as_fd(), Some(&mut off), left)
+                .map_err(std::io::Error::from)
+        });
+        match r {
+            Ok(0) => return write_zeros(wr, left).await,
+            Ok(n) => {
+                offset = offset.saturating_add(n as u64);
+                left = left.saturating_sub(n);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+async fn write_zeros(
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    mut n: usize,
+) -> std::io::Result<()> {
+    let zeros = [0u8; 4096];
+    while n > 0 {
+        let k = n.min(zeros.len());
+        wr.write_all(zeros.get(..k).unwrap_or(&[])).await?;
+        n -= k;
+    }
+    Ok(())
+}
+
 /// One frame in, at most one frame out; Err means drop the connection.
 /// Operations that went async are armed before this returns.
 #[allow(clippy::result_unit_err)]
@@ -307,9 +389,14 @@ pub fn process_frame(
     frame: &mut [u8],
 ) -> Result<Option<Vec<u8>>, ()> {
     let mut went_async = Vec::new();
-    let r = process_frame_collect(server, conn, frame, &mut went_async);
+    let mut tail = None;
+    let r = process_frame_collect(server, conn, frame, &mut went_async, &mut tail);
     conn.pending.arm(&went_async);
-    r
+    let mut r = r?;
+    if let (Some(t), Some(msg)) = (tail, r.as_mut()) {
+        t.append_to(msg).map_err(|_| ())?;
+    }
+    Ok(r)
 }
 
 /// As `process_frame`, leaving the AsyncIds of operations that went async
@@ -320,6 +407,7 @@ pub fn process_frame_collect(
     conn: &Connection,
     frame: &mut [u8],
     went_async: &mut Vec<u64>,
+    tail: &mut Option<dispatch::FileTail>,
 ) -> Result<Option<Vec<u8>>, ()> {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match frame.get(..4) {
         Some([0xFD, b'S', b'M', b'B']) => {
@@ -329,7 +417,7 @@ pub fn process_frame_collect(
             crate::smb2::negotiate::handle_smb1(server, conn, frame).map(Some)
         }
         Some([0xFE, b'S', b'M', b'B']) => {
-            dispatch::process_smb2_with(server, conn, frame, None, went_async)
+            dispatch::process_smb2_with(server, conn, frame, None, went_async, tail)
         }
         _ => Err(Error::Disconnect),
     }));

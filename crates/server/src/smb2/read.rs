@@ -41,6 +41,25 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             if r.offset > i64::MAX as u64 {
                 return Err(Error::Status(NtStatus::INVALID_PARAMETER));
             }
+            if r.length as usize >= SENDFILE_MIN && open.stream.is_none() && can_send_from_file(req)
+            {
+                // The data will go from the page cache to the socket (sendfile):
+                // only its length is decided here, from the file's size now.
+                let size = h.stat().map_err(errno::to_status)?.size;
+                let len = size.saturating_sub(r.offset).min(u64::from(r.length));
+                if len == 0 || len < u64::from(r.minimum_count) {
+                    return Err(Error::Status(NtStatus::END_OF_FILE));
+                }
+                encode_read_response_head(out, len as u32, 0);
+                open.position
+                    .store(r.offset + len, std::sync::atomic::Ordering::Relaxed);
+                req.file_tail = Some(crate::dispatch::FileTail {
+                    open: open.clone(),
+                    offset: r.offset,
+                    len: len as usize,
+                });
+                return Ok(NtStatus::SUCCESS);
+            }
             let head = out.len();
             encode_read_response_head(out, 0, 0);
             let got = if open.stream.is_some() {
@@ -70,5 +89,20 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
                 .store(r.offset + got as u64, std::sync::atomic::Ordering::Relaxed);
             Ok(NtStatus::SUCCESS)
         }
+    }
+}
+
+/// Reads at least this large are sent with sendfile when they can be.
+const SENDFILE_MIN: usize = 16 * 1024;
+
+/// A response neither signed nor encrypted and alone in its message can carry
+/// its data straight from the file (the signature would have to cover it).
+fn can_send_from_file(req: &Request<'_>) -> bool {
+    if !req.single || req.encrypted.is_some() || req.hdr.is_signed() {
+        return false;
+    }
+    match req.session.as_ref().map(|s| lock(&s.state)) {
+        Some(st) => matches!(&*st, crate::state::AuthState::Valid(a) if !a.signing_required),
+        None => false,
     }
 }
