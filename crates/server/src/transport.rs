@@ -86,9 +86,10 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
             log::debug!("conn {id}: frame of {len} bytes refused");
             break;
         }
-        let mut frame = vec![0u8; len];
+        // Read into spare capacity: a large WRITE is not zero-filled first.
+        let mut frame = Vec::with_capacity(len);
         tokio::select! {
-            r = rd.read_exact(&mut frame) => if r.is_err() { break },
+            r = read_exactly(&mut rd, &mut frame, len) => if r.is_err() { break },
             _ = shutdown.notified() => break,
         }
         // Requests that never touch the filesystem are answered here, without
@@ -193,6 +194,23 @@ impl Outbox {
             self.backlog.bytes.fetch_sub(n, Ordering::AcqRel);
         }
     }
+}
+
+/// Appends exactly `len` bytes from the socket to `buf`.
+async fn read_exactly(
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    buf: &mut Vec<u8>,
+    len: usize,
+) -> std::io::Result<()> {
+    let target = buf.len().saturating_add(len);
+    while buf.len() < target {
+        let want = target - buf.len();
+        let n = (&mut *rd).take(want as u64).read_buf(buf).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(())
 }
 
 /// What processing one frame needs, moved to the thread that does it.
