@@ -306,6 +306,8 @@ fn apply_global(conf: &mut Conf, e: &Entry, warnings: &mut Vec<String>) -> Resul
             }
         }
         Key::MaxConnections => s.max_connections = keys::parse_u32(v).map_err(err)?,
+        Key::Smb2Leases => s.leases = keys::parse_bool(v).map_err(err)?,
+        Key::Smb3DirectoryLeases => s.directory_leases = keys::parse_bool(v).map_err(err)?,
         Key::Smb3EncryptionAlgorithms => s.ciphers = keys::parse_ciphers(v).map_err(err)?,
         Key::Smb3SigningAlgorithms => {
             s.signing_algorithms = keys::parse_signing_algorithms(v).map_err(err)?

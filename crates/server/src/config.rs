@@ -82,6 +82,13 @@ pub struct ServerConfig {
     pub ciphers: Vec<u16>,
     /// `server smb3 signing algorithms`, in order of preference.
     pub signing_algorithms: Vec<u16>,
+    /// `smb2 leases`: grant SMB 2.1+ leases (MS-SMB2 3.3.5.9.11).
+    pub leases: bool,
+    /// `smb3 directory leases`: grant R/RH leases on directories to SMB 3.x clients.
+    pub directory_leases: bool,
+    /// How long a break waits for its acknowledgement before the server
+    /// downgrades the oplock or lease itself (Windows: 35 s).
+    pub oplock_break_timeout: std::time::Duration,
     pub shares: Vec<ShareConfig>,
 }
 
@@ -114,6 +121,9 @@ impl Default for ServerConfig {
                 algorithm::AES_CMAC,
                 algorithm::HMAC_SHA256,
             ],
+            leases: true,
+            directory_leases: true,
+            oplock_break_timeout: std::time::Duration::from_secs(35),
             shares: Vec::new(),
         }
     }

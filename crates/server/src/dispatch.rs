@@ -561,7 +561,7 @@ fn run_element(
         Command::CHANGE_NOTIFY => smb2::change_notify::handle(req, out),
         Command::QUERY_INFO => smb2::query_info::handle(req, out),
         Command::SET_INFO => smb2::set_info::handle(req, out),
-        Command::OPLOCK_BREAK => smb2::lock::oplock_break(req, out),
+        Command::OPLOCK_BREAK => smb2::oplock_break::handle(req, out),
         _ => Err(Error::Status(NtStatus::INVALID_PARAMETER)),
     }
 }
@@ -586,7 +586,7 @@ fn consume_message_id(req: &Request<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-fn unix_identity(req: &Request<'_>) -> Option<vfs::Identity> {
+pub(crate) fn unix_identity(req: &Request<'_>) -> Option<vfs::Identity> {
     let session = req.session.as_ref()?;
     let base = match &*lock(&session.state) {
         AuthState::Valid(a) => a.unix.clone(),

@@ -9,6 +9,7 @@ pub mod filetable;
 pub mod mangle;
 pub mod netinfo;
 pub mod notify;
+pub mod oplock;
 pub mod path;
 pub mod pending;
 pub mod smb2;
@@ -54,7 +55,7 @@ pub async fn run(
     listeners: Vec<TcpListener>,
 ) -> std::io::Result<()> {
     let max_conns = config.max_connections;
-    let server = Arc::new(state::Server::new(config, users)?);
+    let server = state::Server::new(config, users)?.into_arc();
     let next_id = Arc::new(AtomicU64::new(1));
     let mut tasks = Vec::new();
     for l in listeners {

@@ -101,6 +101,15 @@ impl Completer {
         self.async_id
     }
 
+    /// Whether the operation still waits (not cancelled, not completed, connection up).
+    pub fn is_live(&self) -> bool {
+        self.inner.upgrade().is_some_and(|i| {
+            lock(&i.ops)
+                .get(&self.async_id)
+                .is_some_and(|op| op.result.is_none())
+        })
+    }
+
     /// Sends the final response with this status and response body (the
     /// command's body without the header). Returns false if the operation
     /// had already ended.
@@ -136,7 +145,71 @@ enum Scope {
     Session(u64),
 }
 
+/// Sends server-initiated messages (oplock and lease break notifications,
+/// MS-SMB2 3.3.4.6/3.3.4.7) on one connection; does nothing once it is gone.
+#[derive(Clone)]
+pub struct Notifier {
+    inner: Weak<Inner>,
+}
+
+impl Notifier {
+    /// Queues an unsolicited message (header and body), encrypted for the
+    /// session when `encrypt` says so. Returns false if the connection is gone.
+    pub fn send(&self, msg: Vec<u8>, encrypt: Option<&(Arc<SessionCrypto>, u64)>) -> bool {
+        let Some(inner) = self.inner.upgrade() else {
+            return false;
+        };
+        let Some(sink) = lock(&inner.sink).clone() else {
+            return false;
+        };
+        let msg = match encrypt {
+            Some((keys, sid)) => match crate::encryption::encrypt(keys, *sid, msg) {
+                Ok(m) => m,
+                Err(_) => return false,
+            },
+            None => msg,
+        };
+        sink(msg);
+        true
+    }
+
+    /// Whether the connection is still up.
+    pub fn is_alive(&self) -> bool {
+        self.inner
+            .upgrade()
+            .is_some_and(|i| lock(&i.sink).is_some())
+    }
+
+    /// Whether two notifiers reach the same connection.
+    pub fn same(&self, other: &Notifier) -> bool {
+        Weak::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
 impl AsyncTable {
+    /// A sender of unsolicited messages on this connection.
+    pub fn notifier(&self) -> Notifier {
+        Notifier {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
+    /// Another handle on the same table (work finished later on another
+    /// thread registers and completes through it).
+    pub fn shared(&self) -> AsyncTable {
+        AsyncTable {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// The completer of an operation registered earlier.
+    pub fn completer(&self, async_id: u64) -> Completer {
+        Completer {
+            inner: Arc::downgrade(&self.inner),
+            async_id,
+        }
+    }
+
     /// Sets where final responses are written (the transport's writer).
     pub fn set_sink(&self, sink: Sink) {
         *lock(&self.inner.sink) = Some(sink);

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use wire::create::FileId;
 
@@ -33,6 +33,11 @@ pub struct Server {
     pub locks: crate::smb2::lock::LockTable,
     /// Pending CHANGE_NOTIFY watches of every connection.
     pub notify: crate::notify::NotifyTable,
+    /// Oplocks and leases of every open file (MS-SMB2 3.3.1.4 GlobalLeaseTableList).
+    pub oplocks: crate::oplock::OplockTable,
+    /// The Arc this server lives in, for work that outlives a request (a
+    /// CREATE waiting for an oplock break).
+    this: OnceLock<Weak<Server>>,
     next_session_id: AtomicU64,
     next_file_id: AtomicU64,
     pub connections: AtomicU32,
@@ -72,6 +77,8 @@ impl Server {
         server_guid.copy_from_slice(&h);
         let mut seed = [0u8; 8];
         crypto::random_bytes(&mut seed);
+        let oplocks = crate::oplock::OplockTable::default();
+        oplocks.set_break_timeout(config.oplock_break_timeout);
         Ok(Server {
             start_time: crate::util::nt_now(),
             server_guid,
@@ -79,6 +86,8 @@ impl Server {
             files: FileTable::default(),
             locks: Default::default(),
             notify: Default::default(),
+            oplocks,
+            this: OnceLock::new(),
             // Session ids start at a random point so ids are not guessable across restarts.
             // Kept below 2^32: some clients store session ids in 32 bits.
             next_session_id: AtomicU64::new((u64::from_le_bytes(seed) & 0x7fff_0000) | 1),
@@ -87,6 +96,18 @@ impl Server {
             config,
             users,
         })
+    }
+
+    /// Moves the server into an Arc that `arc` can hand out again.
+    pub fn into_arc(self) -> Arc<Server> {
+        let a = Arc::new(self);
+        let _ = a.this.set(Arc::downgrade(&a));
+        a
+    }
+
+    /// The Arc this server lives in, when it was made with `into_arc`.
+    pub fn arc(&self) -> Option<Arc<Server>> {
+        self.this.get().and_then(Weak::upgrade)
     }
 
     pub fn new_session_id(&self) -> u64 {

@@ -15,6 +15,7 @@ pub mod header;
 pub mod ioctl;
 pub mod lock;
 pub mod negotiate;
+pub mod oplock_break;
 pub mod query_info;
 pub mod read;
 pub mod reader;

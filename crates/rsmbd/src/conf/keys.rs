@@ -23,6 +23,8 @@ pub enum Key {
     Smb2MaxWrite,
     Smb2MaxTrans,
     MaxConnections,
+    Smb2Leases,
+    Smb3DirectoryLeases,
     UsersFile,
     // shares (and share defaults in [global])
     Path,
@@ -68,6 +70,8 @@ const KEYS: &[(&str, Key)] = &[
     ("smb2maxwrite", Key::Smb2MaxWrite),
     ("smb2maxtrans", Key::Smb2MaxTrans),
     ("maxconnections", Key::MaxConnections),
+    ("smb2leases", Key::Smb2Leases),
+    ("smb3directoryleases", Key::Smb3DirectoryLeases),
     ("usersfile", Key::UsersFile),
     ("path", Key::Path),
     ("directory", Key::Path),

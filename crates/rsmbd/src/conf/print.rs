@@ -57,6 +57,11 @@ pub fn render(conf: &Conf) -> String {
     kv("smb2 max write", &s.max_write.to_string());
     kv("smb2 max trans", &s.max_trans.to_string());
     kv("max connections", &s.max_connections.to_string());
+    kv("smb2 leases", if s.leases { "yes" } else { "no" });
+    kv(
+        "smb3 directory leases",
+        if s.directory_leases { "yes" } else { "no" },
+    );
     kv("server smb encrypt", keys::encryption_name(s.encryption));
     kv(
         "server smb3 encryption algorithms",

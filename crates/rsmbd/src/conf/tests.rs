@@ -354,3 +354,12 @@ fn rendered_config_reads_back_the_same() {
     );
     assert_eq!(back.server.shares[1].force_user, None);
 }
+
+#[test]
+fn leases_on_by_default_and_switchable() {
+    let c = parse("").unwrap();
+    assert!(c.server.leases && c.server.directory_leases);
+    let c = parse("smb2 leases = no\nsmb3 directory leases = no\n").unwrap();
+    assert!(!c.server.leases && !c.server.directory_leases);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}

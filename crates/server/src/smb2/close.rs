@@ -63,6 +63,8 @@ pub fn close_open(server: &Server, open: &Open) {
     server
         .locks
         .release_open(open.file_key, open.file_id.volatile);
+    // Its oplock or lease share goes; CREATEs waiting on it retry.
+    server.oplocks.release(open.file_key, open.file_id.volatile);
     if open.delete_on_close.load(Ordering::Acquire) {
         server.files.set_delete_pending(open.file_key, true);
     }
@@ -83,11 +85,14 @@ pub fn close_open(server: &Server, open: &Open) {
             share.fs.unlink(&path)
         };
         match r {
-            Ok(()) => server.notify.report(
-                &share.config.name,
-                open.is_dir,
-                &[(wire::dir::notify_action::REMOVED, &path)],
-            ),
+            Ok(()) => {
+                server.notify.report(
+                    &share.config.name,
+                    open.is_dir,
+                    &[(wire::dir::notify_action::REMOVED, &path)],
+                );
+                super::oplock_break::break_parent(server, share, &path, None);
+            }
             Err(e) => log::warn!("delete on close of {path:?} failed: {e}"),
         }
     }

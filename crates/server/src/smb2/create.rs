@@ -14,7 +14,8 @@ use wire::NtStatus;
 use super::fileinfo::{attr, FileMeta};
 use crate::dispatch::{Error, HandlerResult, Request};
 use crate::state::{lock, Open, OpenKind, ShareEntry, TreeConnect, TreeKind};
-use crate::{errno, path};
+use crate::{errno, oplock, path};
+use wire::oplock_break::LeaseContext;
 
 /// MS-DTYP 2.4.3 / MS-SMB2 2.2.13.1: the GENERIC_* bits in terms of file rights.
 pub fn map_generic(mut a: u32) -> u32 {
@@ -83,12 +84,27 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
     validate(&r)?;
     let tree = req.tree()?.clone();
     let name = r.name_string().map_err(|_| NtStatus::OBJECT_NAME_INVALID)?;
+    let requested = requested_caching(req, &r);
     let opened = match &tree.kind {
         TreeKind::Ipc => open_pipe(req, &tree, &name, &r)?,
-        TreeKind::Disk(share) => open_disk(req, &tree, share, &name, &r)?,
+        TreeKind::Disk(share) => match open_disk(req, &tree, share, &name, &r, &requested)? {
+            Some(o) => o,
+            // Waiting for an oplock or lease break: the interim response goes out.
+            None => return Ok(NtStatus::PENDING),
+        },
     };
     let (open, create_action, info) = opened;
+    let granted = match &tree.kind {
+        TreeKind::Disk(_) => grant_caching(req, &open, requested),
+        TreeKind::Ipc => oplock::Granted::default(),
+    };
     let mut contexts: Vec<(&[u8], Vec<u8>)> = Vec::new();
+    if let Some(lease) = &granted.lease {
+        // MS-SMB2 2.2.14.2.10 / 2.2.14.2.11.
+        let mut d = Vec::with_capacity(52);
+        lease.encode(&mut d);
+        contexts.push((b"RqLs", d));
+    }
     if r.context(b"MxAc").is_some() {
         // MS-SMB2 2.2.14.2.5: QueryStatus, MaximalAccess.
         let mut d = Vec::with_capacity(8);
@@ -108,7 +124,7 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
         }
     }
     CreateResponse {
-        oplock_level: 0,
+        oplock_level: granted.oplock_level,
         flags: 0,
         create_action,
         info,
@@ -119,14 +135,104 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
     req.created_file_id = Some(open.file_id);
     if create_action == action::CREATED && open.stream.is_none() {
         if let Some(share) = tree.share() {
+            let path = open.path();
             req.server.notify.report(
                 &share.config.name,
                 open.is_dir,
-                &[(wire::dir::notify_action::ADDED, &open.path())],
+                &[(wire::dir::notify_action::ADDED, &path)],
             );
+            let parent_key = match requested {
+                oplock::Requested::Lease(_, ctx) if ctx.v2 => Some(oplock::LeaseId {
+                    client_guid: client_guid(req),
+                    key: ctx.parent_key,
+                }),
+                _ => None,
+            };
+            super::oplock_break::break_parent(req.server, share, &path, parent_key);
         }
     }
     Ok(NtStatus::SUCCESS)
+}
+
+fn client_guid(req: &Request<'_>) -> [u8; 16] {
+    lock(&req.conn.negotiated)
+        .as_ref()
+        .map(|n| n.client_guid)
+        .unwrap_or_default()
+}
+
+/// What the CREATE asks to cache (MS-SMB2 3.3.5.9.8, 3.3.5.9.11): a lease
+/// when it carries a lease context, leasing is on and the dialect has it.
+fn requested_caching(req: &Request<'_>, r: &CreateRequest<'_>) -> oplock::Requested {
+    let level = r.requested_oplock_level;
+    if level == wire::create::oplock::LEASE {
+        let dialect = req.dialect();
+        if !req.server.config.leases || dialect < crate::config::dialect::SMB2_10 {
+            return oplock::Requested::None;
+        }
+        let Some(ctx) = r
+            .context(b"RqLs")
+            .and_then(|c| LeaseContext::parse(c.data).ok())
+        else {
+            return oplock::Requested::None;
+        };
+        // Version 2 contexts belong to 3.x (MS-SMB2 3.3.5.9.11).
+        if ctx.v2 && dialect < crate::config::dialect::SMB3_00 {
+            return oplock::Requested::None;
+        }
+        let id = oplock::LeaseId {
+            client_guid: client_guid(req),
+            key: ctx.key,
+        };
+        return oplock::Requested::Lease(id, ctx);
+    }
+    match level {
+        wire::create::oplock::LEVEL_II
+        | wire::create::oplock::EXCLUSIVE
+        | wire::create::oplock::BATCH => oplock::Requested::Oplock(level),
+        _ => oplock::Requested::None,
+    }
+}
+
+/// Records the new open in the oplock table and grants what it may cache.
+fn grant_caching(req: &Request<'_>, open: &Open, requested: oplock::Requested) -> oplock::Granted {
+    let mut requested = requested;
+    if open.is_dir {
+        // Directory leases: SMB 3.x with `smb3 directory leases`; never oplocks.
+        let dir_ok =
+            req.server.config.directory_leases && req.dialect() >= crate::config::dialect::SMB3_00;
+        if !dir_ok || !matches!(requested, oplock::Requested::Lease(..)) {
+            requested = oplock::Requested::None;
+        }
+    }
+    req.server.oplocks.grant(
+        open.file_key,
+        open.file_id.volatile,
+        open.file_id,
+        open.granted_access,
+        open.is_dir,
+        break_target(req),
+        requested,
+    )
+}
+
+/// Where this connection's break notifications go; encrypted when the
+/// session or tree requires it.
+pub(super) fn break_target(req: &Request<'_>) -> oplock::BreakTarget {
+    let encrypt = req.session.as_ref().and_then(|s| {
+        let must = match &*lock(&s.state) {
+            crate::state::AuthState::Valid(a) => a.encrypt_data,
+            _ => false,
+        } || req.tree.as_ref().is_some_and(|t| t.encrypt_data);
+        if !must {
+            return None;
+        }
+        Some((crate::encryption::session_crypto(s)?, s.id))
+    });
+    oplock::BreakTarget {
+        notifier: req.conn.pending.notifier(),
+        encrypt,
+    }
 }
 
 fn maximal_access(tree: &TreeConnect, attributes: u32) -> u32 {
@@ -194,12 +300,13 @@ fn vetoed(share: &ShareEntry, rel: &str) -> bool {
 }
 
 fn open_disk(
-    req: &Request<'_>,
+    req: &mut Request<'_>,
     tree: &Arc<TreeConnect>,
     share: &Arc<ShareEntry>,
     name: &str,
     r: &CreateRequest<'_>,
-) -> Result<Opened, Error> {
+    requested: &oplock::Requested,
+) -> Result<Option<Opened>, Error> {
     let (rel, stream) = path::parse_name(name)?;
     if vetoed(share, &rel) {
         return Err(Error::Status(NtStatus::OBJECT_NAME_NOT_FOUND));
@@ -263,8 +370,13 @@ fn open_disk(
             r,
             desired,
             eas,
-        );
+        )
+        .map(Some);
     }
+    let lease_id = match requested {
+        oplock::Requested::Lease(id, ctx) => Some((*id, *ctx)),
+        _ => None,
+    };
     let id = req.server.new_file_id();
     let (handle, create_action) = if lookup.exists {
         let stat = fs.stat(&rel).map_err(errno::to_status)?;
@@ -313,6 +425,22 @@ fn open_disk(
                 }
             }
         }
+        let key = (stat.dev, stat.ino);
+        if let Some((id, _)) = &lease_id {
+            req.server.oplocks.check_lease_key(id, Some(key))?;
+        }
+        // MS-FSA 2.1.4.12: break what this open conflicts with, maybe wait.
+        let check = oplock::OpenCheck {
+            lease: lease_id.map(|(id, _)| id),
+            parent_key: lease_id.filter(|(_, c)| c.v2).map(|(_, c)| c.parent_key),
+            stat_open: oplock::is_stat_open(desired),
+            overwrite,
+            sharing_violation: req.server.files.check(key, desired, r.share_access)
+                == Err(NtStatus::SHARING_VIOLATION),
+        };
+        if req.server.oplocks.has_holders(key) && !super::oplock_break::gate(req, key, &check)? {
+            return Ok(None);
+        }
         let how = vfs::OpenHow {
             read: !is_dir,
             write: !is_dir
@@ -323,7 +451,6 @@ fn open_disk(
             directory: Some(is_dir),
         };
         let handle = open_with_fallback(fs, &rel, &how)?;
-        let key = (stat.dev, stat.ino);
         req.server.files.add(key, id, desired, r.share_access)?;
         if overwrite {
             if let Err(e) = handle.set_len(0) {
@@ -350,6 +477,10 @@ fn open_disk(
         }
         if !tree.writable {
             return Err(Error::Status(NtStatus::ACCESS_DENIED));
+        }
+        if let Some((id, _)) = &lease_id {
+            // A lease key already naming another file cannot name a new one.
+            req.server.oplocks.check_lease_key(id, None)?;
         }
         let is_dir = opts & options::DIRECTORY_FILE != 0;
         if delete_on_close && r.file_attributes & attr::READONLY != 0 {
@@ -433,7 +564,7 @@ fn open_disk(
         closed: AtomicBool::new(false),
     };
     let open = register(req, open)?;
-    Ok((open, create_action, meta.network_open_info()))
+    Ok(Some((open, create_action, meta.network_open_info())))
 }
 
 fn fs_dos(fs: &vfs::Share, rel: &str) -> Option<vfs::DosAttrib> {

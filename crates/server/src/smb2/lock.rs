@@ -1,7 +1,6 @@
 //! LOCK (MS-SMB2 3.3.5.14, MS-FSA 2.1.5.7): byte-range locks granted or
 //! refused at once. Blocking waits, and enforcement on READ/WRITE, come with
-//! the async machinery. OPLOCK_BREAK: no oplock is ever granted, so every
-//! acknowledgement is refused.
+//! the async machinery.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -138,9 +137,4 @@ fn rollback(table: &LockTable, open: &crate::state::Open, done: &[LockElement]) 
     for l in done {
         let _ = table.unlock(open.file_key, open.file_id.volatile, l.offset, l.length);
     }
-}
-
-pub fn oplock_break(req: &mut Request<'_>, _out: &mut Vec<u8>) -> HandlerResult {
-    let _ = req;
-    Err(Error::Status(NtStatus::INVALID_OPLOCK_PROTOCOL))
 }

@@ -24,12 +24,19 @@ fn security_mode(server: &Server) -> u16 {
     }
 }
 
-fn capabilities(dialect: u16) -> u32 {
-    if dialect >= dialect::SMB2_10 {
-        CAP_LARGE_MTU
-    } else {
-        0
+fn capabilities(server: &Server, dialect: u16) -> u32 {
+    if dialect < dialect::SMB2_10 {
+        return 0;
     }
+    let mut caps = CAP_LARGE_MTU;
+    // MS-SMB2 3.3.5.4: leasing from 2.1, directory leasing from 3.0.
+    if server.config.leases {
+        caps |= CAP_LEASING;
+        if server.config.directory_leases && dialect >= dialect::SMB3_00 {
+            caps |= CAP_DIRECTORY_LEASING;
+        }
+    }
+    caps
 }
 
 fn offered(server: &Server, d: u16) -> bool {
@@ -85,7 +92,7 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
         client_guid: r.client_guid,
         client_capabilities: r.capabilities,
         client_security_mode: r.security_mode,
-        server_capabilities: capabilities(dialect),
+        server_capabilities: capabilities(server, dialect),
         server_security_mode: security_mode(server),
         client_dialects: r.dialects.clone(),
         max_read: if dialect >= dialect::SMB2_10 {
@@ -216,7 +223,7 @@ pub fn handle_smb1(server: &Server, conn: &Connection, msg: &[u8]) -> Result<Vec
         security_mode: security_mode(server),
         dialect,
         server_guid: server.server_guid,
-        capabilities: capabilities(dialect),
+        capabilities: capabilities(server, dialect),
         max_transact: 65536,
         max_read: 65536,
         max_write: 65536,

@@ -52,6 +52,10 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             if len > i64::MAX as u64 {
                 return Err(Error::Status(NtStatus::INVALID_PARAMETER));
             }
+            // MS-FSA 2.1.5.14.4: a size change breaks others' read caching.
+            req.server
+                .oplocks
+                .break_for_write(open.file_key, open.file_id.volatile);
             if open.stream.is_some() {
                 let mut data = super::stream::read_data(&open)?;
                 let len = usize::try_from(len).map_err(|_| NtStatus::DISK_FULL)?;
@@ -76,6 +80,9 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             let h = fh(&open)?;
             let size = h.stat().map_err(errno::to_status)?.size;
             if len < size {
+                req.server
+                    .oplocks
+                    .break_for_write(open.file_key, open.file_id.volatile);
                 h.set_len(len).map_err(errno::to_status)?;
             } else {
                 // Reserve only where the filesystem does it cheaply; never by writing zeros.
@@ -239,6 +246,12 @@ fn set_disposition(req: &Request<'_>, open: &Open, pending: bool) -> Result<(), 
             }
         }
     }
+    if pending {
+        // MS-FSA 2.1.5.14.3: others' handle caching breaks.
+        req.server
+            .oplocks
+            .break_handles(open.file_key, open.file_id.volatile);
+    }
     open.delete_on_close.store(pending, Ordering::Release);
     req.server.files.set_delete_pending(open.file_key, pending);
     Ok(())
@@ -328,6 +341,10 @@ fn rename(req: &Request<'_>, open: &Open, b: &[u8], link: bool) -> Result<(), Er
     {
         return Err(Error::Status(NtStatus::SHARING_VIOLATION));
     }
+    // MS-FSA 2.1.5.14.11: others' handle caching breaks.
+    req.server
+        .oplocks
+        .break_handles(open.file_key, open.file_id.volatile);
     let (src_parent, _) = path::split_parent(&source);
     if let Ok(ps) = share.fs.stat(src_parent) {
         if req.server.files.parent_blocks_rename((ps.dev, ps.ino)) {
@@ -344,6 +361,15 @@ fn rename(req: &Request<'_>, open: &Open, b: &[u8], link: bool) -> Result<(), Er
     }
     update_child_paths(req, open, &source, &target);
     report_rename(req, &share.config.name, open.is_dir, &source, &target);
+    // Directory leases of both parents break (not the renamer's own parent lease).
+    let except = req
+        .server
+        .oplocks
+        .lease_of(open.file_key, open.file_id.volatile);
+    super::oplock_break::break_parent(req.server, share, &source, except);
+    if path::split_parent(&source).0 != path::split_parent(&target).0 {
+        super::oplock_break::break_parent(req.server, share, &target, except);
+    }
     Ok(())
 }
 

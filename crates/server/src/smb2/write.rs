@@ -49,6 +49,10 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             {
                 return Err(Error::Status(NtStatus::INVALID_PARAMETER));
             }
+            // MS-FSA 2.1.5.3: a write breaks other opens' read caching.
+            req.server
+                .oplocks
+                .break_for_write(open.file_key, open.file_id.volatile);
             let written = if r.data.is_empty() {
                 0
             } else if open.stream.is_some() {
