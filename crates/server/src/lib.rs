@@ -1,11 +1,13 @@
 //! rsmbd protocol server: protocol state, dispatch, one module per SMB2
 //! command, and the TCP transport.
+pub mod brlock;
 pub mod config;
 pub mod credits;
 pub mod dispatch;
 pub mod encryption;
 pub mod errno;
 pub mod filetable;
+pub mod inotify;
 pub mod mangle;
 pub mod netinfo;
 pub mod notify;

@@ -2,16 +2,19 @@
 //! pending CHANGE_NOTIFY is a watch on a share-relative directory. Changes
 //! made through this server (create, delete on close, rename) are reported
 //! here; the first matching change completes the watch with
-//! FILE_NOTIFY_INFORMATION entries (MS-FSCC 2.4.42). Changes made outside
-//! the server are not seen.
+//! FILE_NOTIFY_INFORMATION entries (MS-FSCC 2.4.42). Name changes made
+//! directly on disk come from the kernel (`crate::inotify`) for the watched
+//! directory itself.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use wire::dir::{encode_buffer_response, encode_notify_information, notify_filter};
 use wire::NtStatus;
 
+use crate::inotify::{Inotify, WatchRef};
 use crate::pending::Completer;
 use crate::state::lock;
 
@@ -26,6 +29,8 @@ pub struct Watch {
     /// The client's OutputBufferLength.
     pub max_out: u32,
     pub completer: Completer,
+    /// The kernel watch on the directory, released with the watch.
+    pub kernel: Option<WatchRef>,
 }
 
 type Watches = Arc<Mutex<HashMap<u64, Watch>>>;
@@ -35,6 +40,8 @@ type Watches = Arc<Mutex<HashMap<u64, Watch>>>;
 pub struct NotifyTable {
     next_id: AtomicU64,
     watches: Watches,
+    /// Started with the first kernel watch; None if the kernel refused.
+    inotify: OnceLock<Option<Arc<Inotify>>>,
 }
 
 /// Removes a watch from any thread (the async operation's cancel hook).
@@ -67,10 +74,61 @@ impl NotifyTable {
         self.len() == 0
     }
 
+    /// A kernel watch on directory `abs` (share `share`, share-relative
+    /// `rel`) for connection `conn`, so outside changes are seen; None when
+    /// inotify is unavailable or a limit is reached.
+    pub fn kernel_watch(
+        &self,
+        conn: usize,
+        share: &str,
+        rel: &str,
+        abs: &Path,
+    ) -> Option<WatchRef> {
+        let ino = self.inotify.get_or_init(|| {
+            let watches = self.watches.clone();
+            let sink: crate::inotify::Sink = Box::new(move |e| match e {
+                Some((share, is_dir, action, path)) => {
+                    report_to(&watches, share, is_dir, &[(action, path)])
+                }
+                None => overflow(&watches),
+            });
+            match Inotify::start(sink) {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    log::warn!("inotify unavailable, outside changes are not notified: {e}");
+                    None
+                }
+            }
+        });
+        ino.as_ref()?.watch(conn, share, rel, abs)
+    }
+
     /// Reports changes to entries of one directory (`changes` holds
     /// (action, share-relative path), all with the same parent), as
     /// FILE_NAME or DIR_NAME changes. Completes every watch that covers them.
     pub fn report(&self, share: &str, is_dir: bool, changes: &[(u32, &str)]) {
+        if let Some(Some(ino)) = self.inotify.get() {
+            for (_, p) in changes {
+                ino.note_own(share, p);
+            }
+        }
+        report_to(&self.watches, share, is_dir, changes);
+    }
+}
+
+/// Completes every watch with STATUS_NOTIFY_ENUM_DIR: the kernel's event
+/// queue overflowed and changes were lost (MS-SMB2 3.3.5.19).
+fn overflow(watches: &Watches) {
+    let all: Vec<Watch> = lock(watches).drain().map(|(_, w)| w).collect();
+    for w in all {
+        let mut body = Vec::new();
+        encode_buffer_response(&mut body, &[]);
+        w.completer.complete(NtStatus::NOTIFY_ENUM_DIR, body);
+    }
+}
+
+fn report_to(watches: &Watches, share: &str, is_dir: bool, changes: &[(u32, &str)]) {
+    {
         let Some((_, first)) = changes.first() else {
             return;
         };
@@ -81,7 +139,7 @@ impl NotifyTable {
             notify_filter::FILE_NAME
         };
         let hit: Vec<Watch> = {
-            let mut watches = lock(&self.watches);
+            let mut watches = lock(watches);
             let ids: Vec<u64> = watches
                 .iter()
                 .filter(|(_, w)| w.share == share && w.filter & bit != 0 && covers(w, parent))
@@ -167,6 +225,7 @@ mod tests {
             filter: notify_filter::FILE_NAME,
             max_out: 4096,
             completer: c.clone(),
+            kernel: None,
         };
         (w, c)
     }

@@ -1,7 +1,7 @@
 //! CHANGE_NOTIFY (MS-SMB2 3.3.5.19): always goes async. The request becomes
 //! a watch in the server's notify table (`crate::notify`) and a pending
-//! operation of the connection; it completes with the first change made
-//! through this server in the directory, STATUS_CANCELLED on CANCEL, and
+//! operation of the connection; it completes with the first change in the
+//! directory (made through this server, or on disk), STATUS_CANCELLED on CANCEL, and
 //! STATUS_NOTIFY_CLEANUP when its handle is closed.
 
 use wire::create::access;
@@ -26,22 +26,30 @@ pub fn handle(req: &mut Request<'_>, _out: &mut Vec<u8>) -> HandlerResult {
     if r.output_buffer_length > max_trans {
         return Err(Error::Status(NtStatus::INVALID_PARAMETER));
     }
-    let share = open
+    let share_entry = open
         .tree
         .share()
-        .ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?
-        .config
-        .name
-        .clone();
+        .ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
+    let share = share_entry.config.name.clone();
+    let dir = open.path();
+    // Outside changes come from a kernel watch, bounded per connection.
+    let conn_id = req.conn as *const _ as usize;
+    let kernel = req.server.notify.kernel_watch(
+        conn_id,
+        &share,
+        &dir,
+        &share_entry.fs.root_path().join(&dir),
+    );
     let completer = req.go_async(Some(open.file_id), NtStatus::NOTIFY_CLEANUP, None)?;
     let async_id = completer.async_id();
     let remover = req.server.notify.add(Watch {
         share,
-        dir: open.path(),
+        dir,
         recursive: r.flags & WATCH_TREE != 0,
         filter: r.completion_filter,
         max_out: r.output_buffer_length,
         completer,
+        kernel,
     });
     // When the operation ends without a change (cancel, close, logoff), the watch goes too.
     if let Err(hook) = req

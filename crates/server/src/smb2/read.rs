@@ -41,6 +41,13 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             if r.offset > i64::MAX as u64 {
                 return Err(Error::Status(NtStatus::INVALID_PARAMETER));
             }
+            // MS-FSA 2.1.5.2: another open's exclusive byte-range lock blocks reads.
+            req.server.locks.check_read(
+                open.file_key,
+                open.file_id.volatile,
+                r.offset,
+                u64::from(r.length),
+            )?;
             if r.length as usize >= SENDFILE_MIN && open.stream.is_none() && can_send_from_file(req)
             {
                 // The data will go from the page cache to the socket (sendfile):

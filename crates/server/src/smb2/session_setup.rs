@@ -207,6 +207,11 @@ pub fn logoff(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
         }
     }
     lock(&req.conn.sessions).remove(&session.id);
+    // Byte-range locks go first: a lock waiting in the session is granted (Windows).
+    crate::smb2::lock::release_locks_of(
+        req.server,
+        lock(&session.opens).values().map(|o| o.as_ref()),
+    );
     // MS-SMB2 3.3.5.6: the session's pending operations end with it.
     req.conn.pending.close_session(session.id);
     crate::smb2::close::close_session_opens(req.server, &session);

@@ -155,6 +155,14 @@ pub fn disconnect(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
     let session = req.session()?.clone();
     let tree = req.tree()?.clone();
     lock(&session.trees).remove(&tree.id);
+    // Byte-range locks go first: a lock waiting in the tree is granted (Windows).
+    crate::smb2::lock::release_locks_of(
+        req.server,
+        lock(&session.opens)
+            .values()
+            .filter(|o| o.tree.id == tree.id)
+            .map(|o| o.as_ref()),
+    );
     // MS-SMB2 3.3.5.8: pending operations in the tree end with it.
     req.conn.pending.close_tree(session.id, tree.id);
     crate::smb2::close::close_tree_opens(req.server, &session, tree.id);

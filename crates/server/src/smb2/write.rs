@@ -49,6 +49,13 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             {
                 return Err(Error::Status(NtStatus::INVALID_PARAMETER));
             }
+            // MS-FSA 2.1.5.3: shared locks, and other opens' exclusive ones, block writes.
+            req.server.locks.check_write(
+                open.file_key,
+                open.file_id.volatile,
+                offset,
+                r.data.len() as u64,
+            )?;
             // MS-FSA 2.1.5.3: a write breaks other opens' read caching.
             req.server
                 .oplocks
