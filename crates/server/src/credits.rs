@@ -13,6 +13,8 @@ pub struct CreditWindow {
     /// One past the highest id granted.
     high: u64,
     used: VecDeque<bool>,
+    /// How many entries of `used` are true, so a grant need not count them.
+    used_count: u64,
 }
 
 impl Default for CreditWindow {
@@ -28,6 +30,7 @@ impl CreditWindow {
             low: 0,
             high: 1,
             used: VecDeque::new(),
+            used_count: 0,
         }
     }
 
@@ -52,8 +55,10 @@ impl CreditWindow {
         for u in self.used.range_mut(start..start + n) {
             *u = true;
         }
+        self.used_count += charge;
         while self.used.front() == Some(&true) {
             self.used.pop_front();
+            self.used_count -= 1;
             self.low += 1;
         }
         true
@@ -62,7 +67,7 @@ impl CreditWindow {
     /// Grants up to `requested` new credits (at least one when the client
     /// would otherwise have none), never letting the window exceed the maximum.
     pub fn grant(&mut self, requested: u16, charge: u16) -> u16 {
-        let outstanding = self.high - self.low - self.used.iter().filter(|u| **u).count() as u64;
+        let outstanding = self.high - self.low - self.used_count;
         let room = MAX_CREDITS.saturating_sub(self.high - self.low);
         let want = u64::from(requested.max(charge).max(1));
         let mut g = want.min(room);
