@@ -32,7 +32,7 @@ pub fn process_encrypted(
     if th.flags != TRANSFORM_FLAG_ENCRYPTED {
         return Err(Error::Disconnect);
     }
-    let n = conn.negotiated().ok_or(Error::Disconnect)?;
+    let n = conn.limits().ok_or(Error::Disconnect)?;
     if n.dialect < crate::config::dialect::SMB3_00 {
         return Err(Error::Disconnect);
     }

@@ -165,6 +165,15 @@ impl Default for Negotiated {
     }
 }
 
+/// What most requests need of NEGOTIATE's outcome.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub dialect: u16,
+    pub max_read: u32,
+    pub max_write: u32,
+    pub max_trans: u32,
+}
+
 /// One transport connection.
 pub struct Connection {
     pub id: u64,
@@ -193,6 +202,17 @@ impl Connection {
 
     pub fn negotiated(&self) -> Option<Negotiated> {
         lock(&self.negotiated).clone()
+    }
+
+    /// The negotiated dialect and size limits, without cloning the rest
+    /// (the per-request path needs only these).
+    pub fn limits(&self) -> Option<Limits> {
+        lock(&self.negotiated).as_ref().map(|n| Limits {
+            dialect: n.dialect,
+            max_read: n.max_read,
+            max_write: n.max_write,
+            max_trans: n.max_trans,
+        })
     }
 
     pub fn session(&self, id: u64) -> Option<Arc<Session>> {

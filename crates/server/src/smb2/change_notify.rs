@@ -22,7 +22,7 @@ pub fn handle(req: &mut Request<'_>, _out: &mut Vec<u8>) -> HandlerResult {
     if open.granted_access & access::FILE_LIST_DIRECTORY == 0 {
         return Err(Error::Status(NtStatus::ACCESS_DENIED));
     }
-    let max_trans = req.conn.negotiated().map(|n| n.max_trans).unwrap_or(0);
+    let max_trans = req.conn.limits().map(|n| n.max_trans).unwrap_or(0);
     if r.output_buffer_length > max_trans {
         return Err(Error::Status(NtStatus::INVALID_PARAMETER));
     }

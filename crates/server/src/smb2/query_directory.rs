@@ -93,7 +93,7 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
         return Err(Error::Status(NtStatus::ACCESS_DENIED));
     }
     let fixed = fixed_len(r.info_class).ok_or(Error::Status(NtStatus::INVALID_INFO_CLASS))?;
-    let n = req.conn.negotiated().ok_or(Error::Disconnect)?;
+    let n = req.conn.limits().ok_or(Error::Disconnect)?;
     if r.output_buffer_length > n.max_trans {
         return Err(Error::Status(NtStatus::INVALID_PARAMETER));
     }

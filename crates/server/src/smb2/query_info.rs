@@ -64,7 +64,7 @@ const FS_ATTRIBUTES: u32 = 0x0000_0001 | 0x0000_0002 | 0x0000_0004 | 0x0000_0040
 pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
     let r = QueryInfoRequest::parse(req.msg)?;
     let open = lookup_open(req, r.file_id)?;
-    let n = req.conn.negotiated().ok_or(Error::Disconnect)?;
+    let n = req.conn.limits().ok_or(Error::Disconnect)?;
     if r.output_buffer_length > n.max_trans {
         return Err(Error::Status(NtStatus::INVALID_PARAMETER));
     }

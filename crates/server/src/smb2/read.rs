@@ -12,7 +12,7 @@ use crate::state::{lock, OpenKind};
 
 pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
     let r = ReadRequest::parse(req.msg)?;
-    let n = req.conn.negotiated().ok_or(Error::Disconnect)?;
+    let n = req.conn.limits().ok_or(Error::Disconnect)?;
     if r.length > n.max_read {
         return Err(Error::Status(NtStatus::INVALID_PARAMETER));
     }

@@ -14,7 +14,7 @@ use crate::state::{lock, OpenKind};
 
 pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
     let r = WriteRequest::parse(req.msg)?;
-    let n = req.conn.negotiated().ok_or(Error::Disconnect)?;
+    let n = req.conn.limits().ok_or(Error::Disconnect)?;
     if r.data.len() > n.max_write as usize {
         return Err(Error::Status(NtStatus::INVALID_PARAMETER));
     }
