@@ -87,11 +87,13 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
     let requested = requested_caching(req, &r);
     let opened = match &tree.kind {
         TreeKind::Ipc => open_pipe(req, &tree, &name, &r)?,
-        TreeKind::Disk(share) => match open_disk(req, &tree, share, &name, &r, &requested)? {
-            Some(o) => o,
-            // Waiting for an oplock or lease break: the interim response goes out.
-            None => return Ok(NtStatus::PENDING),
-        },
+        TreeKind::Disk(share) => {
+            match open_disk_retrying(req, &tree, share, &name, &r, &requested)? {
+                Some(o) => o,
+                // Waiting for an oplock or lease break: the interim response goes out.
+                None => return Ok(NtStatus::PENDING),
+            }
+        }
     };
     let (open, create_action, info) = opened;
     let granted = match &tree.kind {
@@ -297,6 +299,27 @@ fn vetoed(share: &ShareEntry, rel: &str) -> bool {
                 .iter()
                 .any(|p| vfs::wildcard_match(p, c))
         })
+}
+
+/// Another client may create the same name between our lookup and our
+/// create; for the dispositions that also open an existing file, that race
+/// is an open, not a collision (MS-FSA 2.1.5.1): look again once.
+fn open_disk_retrying(
+    req: &mut Request<'_>,
+    tree: &Arc<TreeConnect>,
+    share: &Arc<ShareEntry>,
+    name: &str,
+    r: &CreateRequest<'_>,
+    requested: &oplock::Requested,
+) -> Result<Option<Opened>, Error> {
+    match open_disk(req, tree, share, name, r, requested) {
+        Err(Error::Status(NtStatus::OBJECT_NAME_COLLISION))
+            if r.create_disposition != disposition::CREATE =>
+        {
+            open_disk(req, tree, share, name, r, requested)
+        }
+        other => other,
+    }
 }
 
 fn open_disk(
