@@ -156,7 +156,29 @@ fn requests() -> Vec<Seed> {
             "validate_negotiate",
             req(Req::ValidateNegotiate, vni),
         ),
+        (
+            "requests",
+            "ioctl_copychunk",
+            req(
+                Req::Ioctl,
+                msg::ioctl_body(0x0014_40F2, &fid, &copychunk_input(), 12),
+            ),
+        ),
+        (
+            "requests",
+            "copychunk",
+            req(Req::Copychunk, copychunk_input()),
+        ),
     ]
+}
+
+/// SRV_COPYCHUNK_COPY (MS-SMB2 2.2.31.1): two 4 KiB chunks.
+fn copychunk_input() -> Vec<u8> {
+    let mut b = msg::Buf::default();
+    b.bytes(&[0x11; 24]).u32(2).u32(0);
+    b.u64(0).u64(0).u32(4096).u32(0);
+    b.u64(4096).u64(4096).u32(4096).u32(0);
+    b.0
 }
 
 /// FSCTL_VALIDATE_NEGOTIATE_INFO input (MS-SMB2 2.2.31.4) matching
@@ -564,6 +586,13 @@ mod tests {
                 "validate_negotiate" => {
                     wire::ioctl::ValidateNegotiateInfo::parse(&data[1..]).is_ok()
                 }
+                "ioctl_copychunk" => {
+                    let r = wire::ioctl::IoctlRequest::parse(&m).unwrap();
+                    wire::copychunk::SrvCopychunkCopy::parse(r.input)
+                        .is_ok_and(|c| c.chunks().count() == 2)
+                }
+                "copychunk" => wire::copychunk::SrvCopychunkCopy::parse(&data[1..])
+                    .is_ok_and(|c| c.chunks().count() == 2),
                 other => panic!("unknown request seed {other}"),
             };
             assert!(ok, "{name}");

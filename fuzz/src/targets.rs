@@ -131,9 +131,10 @@ pub enum Req {
     SetInfo,
     Empty,
     ValidateNegotiate,
+    Copychunk,
 }
 
-const REQ_COUNT: u8 = 15;
+const REQ_COUNT: u8 = 16;
 
 impl Req {
     fn from_byte(b: u8) -> Req {
@@ -153,6 +154,7 @@ impl Req {
             Req::SetInfo,
             Req::Empty,
             Req::ValidateNegotiate,
+            Req::Copychunk,
         ];
         ALL[usize::from(b % REQ_COUNT)]
     }
@@ -212,6 +214,11 @@ pub fn requests(data: &[u8]) {
                 if r.ctl_code == wire::ioctl::fsctl::VALIDATE_NEGOTIATE_INFO {
                     let _ = wire::ioctl::ValidateNegotiateInfo::parse(r.input);
                 }
+                if r.ctl_code == wire::ioctl::fsctl::SRV_COPYCHUNK
+                    || r.ctl_code == wire::ioctl::fsctl::SRV_COPYCHUNK_WRITE
+                {
+                    copychunk_round_trip(r.input);
+                }
             }
         }
         Req::QueryDirectory => {
@@ -235,7 +242,29 @@ pub fn requests(data: &[u8]) {
                 assert!(v.dialects.len() * 2 + 24 <= body.len());
             }
         }
+        Req::Copychunk => {
+            copychunk_round_trip(body);
+            let _ = wire::copychunk::SrvCopychunkResponse::parse(body);
+        }
     }
+}
+
+/// SRV_COPYCHUNK_COPY (MS-SMB2 2.2.31.1): ChunkCount entries fit in the
+/// input, and parse -> encode -> parse gives the same key and chunks.
+fn copychunk_round_trip(input: &[u8]) {
+    use wire::copychunk::{SrvCopychunkCopy, CHUNK_LEN, COPY_HEADER_LEN};
+    let Ok(c) = SrvCopychunkCopy::parse(input) else {
+        return;
+    };
+    let chunks: Vec<_> = c.chunks().collect();
+    assert_eq!(chunks.len() as u64, u64::from(c.chunk_count));
+    assert!(COPY_HEADER_LEN + chunks.len() * CHUNK_LEN <= input.len());
+    let mut enc = Vec::new();
+    SrvCopychunkCopy::encode(&c.source_key, &chunks, &mut enc);
+    let back = SrvCopychunkCopy::parse(&enc).expect("encoded copychunk parses");
+    assert_eq!(back.source_key, c.source_key);
+    assert_eq!(back.chunk_count, c.chunk_count);
+    assert!(back.chunks().eq(chunks.iter().copied()));
 }
 
 /// Encodes parsed create contexts and parses them again: same list.

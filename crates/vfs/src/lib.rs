@@ -3,7 +3,8 @@
 //!
 //! - [`Share`]: path resolution with `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`,
 //!   case-insensitive lookup, opens and namespace operations (`share.rs`).
-//! - [`Handle`]: positional I/O and metadata on an open file or directory (`handle.rs`).
+//! - [`Handle`]: positional I/O and metadata on an open file or directory (`handle.rs`),
+//!   server-side copy of a range (`copy.rs`).
 //! - [`DosAttrib`]: the Samba-compatible `user.DOSATTRIB` xattr (`dosattrib.rs`).
 //! - [`DirCursor`]: streaming directory enumeration (`dir.rs`).
 //! - [`wildcard_match`]: MS-FSA 2.1.4.4 search patterns (`wildcard.rs`).
@@ -11,6 +12,7 @@
 //!
 //! Errors are plain `errno` values; the server maps them to NTSTATUS.
 
+mod copy;
 mod dir;
 mod dosattrib;
 mod handle;

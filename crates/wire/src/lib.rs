@@ -5,6 +5,7 @@
 #![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 pub mod close;
+pub mod copychunk;
 pub mod create;
 pub mod dir;
 pub mod ea;

@@ -1,5 +1,6 @@
 //! IOCTL (MS-SMB2 3.3.5.15): validate negotiate, pipe transceive, network
-//! interfaces, resume keys, DFS referrals refused as a non-DFS server does;
+//! interfaces, resume keys and server-side copy (copychunk.rs), DFS referrals
+//! refused as a non-DFS server does;
 //! every other FSCTL answered STATUS_INVALID_DEVICE_REQUEST.
 
 use wire::create::FileId;
@@ -130,15 +131,26 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             }
             // MS-SMB2 2.2.32.3: a 24-byte key naming the open, ContextLength 0 and
             // the 4-byte Context field clients decode.
-            if max_out < 32 {
+            if max_out < wire::copychunk::RESUME_KEY_RESPONSE_LEN {
                 return Err(Error::Status(NtStatus::BUFFER_TOO_SMALL));
             }
-            output.extend_from_slice(&open.file_id.persistent.to_le_bytes());
-            output.extend_from_slice(&open.file_id.volatile.to_le_bytes());
-            output.extend_from_slice(&req.session()?.id.to_le_bytes());
-            output.extend_from_slice(&0u32.to_le_bytes());
-            output.extend_from_slice(&[0u8; 4]);
+            let key = super::copychunk::resume_key(req.session()?.id, open.file_id);
+            wire::copychunk::encode_resume_key_response(&key, &mut output);
             file_id = open.file_id;
+        }
+        fsctl::SRV_COPYCHUNK | fsctl::SRV_COPYCHUNK_WRITE => {
+            // MS-SMB2 3.3.5.15.6: the response carries an SRV_COPYCHUNK_RESPONSE
+            // whatever the status, once the request got past its first checks.
+            let (s, id) = super::copychunk::handle(
+                req,
+                r.ctl_code,
+                r.file_id,
+                r.input,
+                max_out,
+                &mut output,
+            )?;
+            status = s;
+            file_id = id;
         }
         fsctl::SET_SPARSE => {
             let open = lookup_open(req, r.file_id)?;

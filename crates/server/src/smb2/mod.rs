@@ -2,6 +2,7 @@
 pub mod acl;
 pub mod change_notify;
 pub mod close;
+pub mod copychunk;
 pub mod create;
 pub mod ea;
 pub mod fileinfo;
