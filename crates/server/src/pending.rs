@@ -17,7 +17,7 @@
 //! An operation is armed only after its interim response is queued for the
 //! socket, so a final response can never overtake its interim one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -69,7 +69,14 @@ struct Inner {
     next_id: AtomicU64,
     ops: Mutex<HashMap<u64, Op>>,
     sink: Mutex<Option<Sink>>,
+    /// MessageIds of synchronous CANCELs that found no waiting request: the
+    /// request may still be queued behind others on the connection, and is
+    /// cancelled as soon as it goes async (a client may cancel at once).
+    early_cancels: Mutex<VecDeque<u64>>,
 }
+
+/// How many early CANCELs are remembered; older ones are forgotten.
+const MAX_EARLY_CANCELS: usize = 32;
 
 /// The connection's table of pending asynchronous operations.
 pub struct AsyncTable {
@@ -83,6 +90,7 @@ impl Default for AsyncTable {
                 next_id: AtomicU64::new(1),
                 ops: Mutex::new(HashMap::new()),
                 sink: Mutex::new(None),
+                early_cancels: Mutex::new(VecDeque::new()),
             }),
         }
     }
@@ -223,13 +231,23 @@ impl AsyncTable {
             return Err(NtStatus::INSUFFICIENT_RESOURCES);
         }
         let async_id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let cancelled = {
+            let mut early = lock(&self.inner.early_cancels);
+            match early.iter().position(|m| *m == reg.message_id) {
+                Some(i) => {
+                    early.remove(i);
+                    true
+                }
+                None => false,
+            }
+        };
         ops.insert(
             async_id,
             Op {
                 reg,
                 route: Route::default(),
                 armed: false,
-                result: None,
+                result: cancelled.then(|| (NtStatus::CANCELLED, error_body())),
             },
         );
         Ok(Completer {
@@ -294,7 +312,16 @@ impl AsyncTable {
                 self.end(&[id], |_| NtStatus::CANCELLED);
                 true
             }
-            None => false,
+            None => {
+                if !hdr.is_async() {
+                    let mut early = lock(&self.inner.early_cancels);
+                    if early.len() >= MAX_EARLY_CANCELS {
+                        early.pop_front();
+                    }
+                    early.push_back(hdr.message_id);
+                }
+                false
+            }
         }
     }
 
@@ -488,6 +515,28 @@ mod tests {
 
     fn parse(frame: &[u8]) -> Header {
         Header::parse(frame).unwrap()
+    }
+
+    #[test]
+    fn cancel_before_the_request_goes_async() {
+        let t = AsyncTable::default();
+        let got = collect(&t);
+        let early = Header {
+            message_id: 20,
+            ..Header::default()
+        };
+        assert!(!t.cancel(&early), "nothing waits yet");
+        let c = t.register(reg(20, None)).unwrap();
+        assert!(!c.is_live(), "cancelled on arrival");
+        let hook = t.set_on_cancel(c.async_id(), Box::new(|| {}));
+        assert!(hook.is_err(), "the waiter cleans up at once");
+        t.arm(&[c.async_id()]);
+        let frames = got.lock().unwrap();
+        assert_eq!(frames.len(), 1);
+        assert_eq!(parse(&frames[0]).status, NtStatus::CANCELLED.0);
+        drop(frames);
+        let other = t.register(reg(21, None)).unwrap();
+        assert!(other.is_live(), "only the cancelled message id");
     }
 
     #[test]

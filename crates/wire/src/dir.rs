@@ -102,6 +102,13 @@ pub mod notify_filter {
     pub const ATTRIBUTES: u32 = 0x0000_0004;
     pub const SIZE: u32 = 0x0000_0008;
     pub const LAST_WRITE: u32 = 0x0000_0010;
+    pub const LAST_ACCESS: u32 = 0x0000_0020;
+    pub const CREATION: u32 = 0x0000_0040;
+    pub const EA: u32 = 0x0000_0080;
+    pub const SECURITY: u32 = 0x0000_0100;
+    pub const STREAM_NAME: u32 = 0x0000_0200;
+    pub const STREAM_SIZE: u32 = 0x0000_0400;
+    pub const STREAM_WRITE: u32 = 0x0000_0800;
 }
 
 /// CHANGE_NOTIFY flag: watch the whole subtree (MS-SMB2 2.2.35).

@@ -1,8 +1,8 @@
-//! CHANGE_NOTIFY (MS-SMB2 3.3.5.19): always goes async. The request becomes
-//! a watch in the server's notify table (`crate::notify`) and a pending
-//! operation of the connection; it completes with the first change in the
-//! directory (made through this server, or on disk), STATUS_CANCELLED on CANCEL, and
-//! STATUS_NOTIFY_CLEANUP when its handle is closed.
+//! CHANGE_NOTIFY (MS-SMB2 3.3.5.19). The first request subscribes the open
+//! (`crate::notify`); a request that finds changes buffered is answered at
+//! once, else it goes async and completes with the next change in the
+//! directory (made through this server, or on disk), STATUS_CANCELLED on
+//! CANCEL, and STATUS_NOTIFY_CLEANUP when its handle is closed.
 
 use wire::create::access;
 use wire::dir::{ChangeNotifyRequest, WATCH_TREE};
@@ -10,9 +10,9 @@ use wire::NtStatus;
 
 use super::close::lookup_open;
 use crate::dispatch::{Error, HandlerResult, Request};
-use crate::notify::Watch;
+use crate::notify::Subscription;
 
-pub fn handle(req: &mut Request<'_>, _out: &mut Vec<u8>) -> HandlerResult {
+pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
     let r = ChangeNotifyRequest::parse(req.msg)?;
     let open = lookup_open(req, r.file_id)?;
     if !open.is_dir {
@@ -30,28 +30,40 @@ pub fn handle(req: &mut Request<'_>, _out: &mut Vec<u8>) -> HandlerResult {
         .tree
         .share()
         .ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
-    let share = share_entry.config.name.clone();
-    let dir = open.path();
-    // Outside changes come from a kernel watch, bounded per connection.
-    let conn_id = req.conn as *const _ as usize;
-    let kernel = req.server.notify.kernel_watch(
-        conn_id,
-        &share,
-        &dir,
-        &share_entry.fs.root_path().join(&dir),
-    );
+    let file = open.file_id.volatile;
+    let notify = &req.server.notify;
+    if !notify.is_subscribed(file) {
+        let share = share_entry.config.name.clone();
+        let dir = open.path();
+        // Outside changes come from a kernel watch, bounded per connection.
+        let conn_id = req.conn as *const _ as usize;
+        let kernel = notify.kernel_watch(
+            conn_id,
+            &share,
+            &dir,
+            &share_entry.fs.root_path().join(&dir),
+        );
+        notify.subscribe(
+            file,
+            Subscription {
+                share,
+                dir,
+                recursive: r.flags & WATCH_TREE != 0,
+                filter: r.completion_filter,
+                max_out: r.output_buffer_length,
+                kernel,
+            },
+        );
+    }
+    // Changes that happened since the last request are answered at once.
+    if let Some((status, body)) = notify.take_buffered(file, r.output_buffer_length) {
+        out.extend_from_slice(&body);
+        return Ok(status);
+    }
     let completer = req.go_async(Some(open.file_id), NtStatus::NOTIFY_CLEANUP, None)?;
     let async_id = completer.async_id();
-    let remover = req.server.notify.add(Watch {
-        share,
-        dir,
-        recursive: r.flags & WATCH_TREE != 0,
-        filter: r.completion_filter,
-        max_out: r.output_buffer_length,
-        completer,
-        kernel,
-    });
-    // When the operation ends without a change (cancel, close, logoff), the watch goes too.
+    let remover = notify.wait(file, completer, r.output_buffer_length);
+    // A request that ends without a change (cancel, close, logoff) stops waiting.
     if let Err(hook) = req
         .conn
         .pending
