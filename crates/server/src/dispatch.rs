@@ -491,7 +491,7 @@ fn run_element(
             match &*lock(&session.state) {
                 AuthState::Valid(_) => {}
                 AuthState::Expired => return Err(Error::Status(NtStatus::NETWORK_SESSION_EXPIRED)),
-                AuthState::InProgress(_) => {
+                AuthState::InProgress(_) | AuthState::Deleted => {
                     return Err(Error::Status(NtStatus::USER_SESSION_DELETED))
                 }
             }

@@ -40,6 +40,10 @@ pub struct Server {
     this: OnceLock<Weak<Server>>,
     next_session_id: AtomicU64,
     next_file_id: AtomicU64,
+    /// GlobalSessionTable (MS-SMB2 3.3.1.5): every session by id, with the
+    /// pending operations of its connection, so a reconnecting client can
+    /// end its previous session wherever it lives.
+    sessions: Mutex<HashMap<u64, (Weak<Session>, crate::pending::AsyncTable)>>,
     pub connections: AtomicU32,
 }
 
@@ -92,6 +96,7 @@ impl Server {
             // Kept below 2^32: some clients store session ids in 32 bits.
             next_session_id: AtomicU64::new((u64::from_le_bytes(seed) & 0x7fff_0000) | 1),
             next_file_id: AtomicU64::new(1),
+            sessions: Mutex::new(HashMap::new()),
             connections: AtomicU32::new(0),
             config,
             users,
@@ -112,6 +117,21 @@ impl Server {
 
     pub fn new_session_id(&self) -> u64 {
         self.next_session_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Enters a new session in the global table; entries of sessions that
+    /// are gone are dropped on the way.
+    pub fn register_session(&self, s: &Arc<Session>, pending: crate::pending::AsyncTable) {
+        let mut t = lock(&self.sessions);
+        t.retain(|_, (w, _)| w.strong_count() > 0);
+        t.insert(s.id, (Arc::downgrade(s), pending));
+    }
+
+    /// A live session by id from any connection, with its connection's pending operations.
+    pub fn global_session(&self, id: u64) -> Option<(Arc<Session>, crate::pending::AsyncTable)> {
+        let t = lock(&self.sessions);
+        let (w, p) = t.get(&id)?;
+        Some((w.upgrade()?, p.shared()))
     }
 
     pub fn new_file_id(&self) -> u64 {
@@ -225,6 +245,8 @@ pub enum AuthState {
     InProgress(Box<auth::Acceptor>),
     Valid(Box<SessionAuth>),
     Expired,
+    /// Ended by a reconnect naming it as PreviousSessionId (MS-SMB2 3.3.5.5.3).
+    Deleted,
 }
 
 /// What a completed logon established.

@@ -36,6 +36,7 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
         let id = server.new_session_id();
         let s = Arc::new(Session::new(id, acceptor(server), n.preauth_hash));
         lock(&req.conn.sessions).insert(id, s.clone());
+        server.register_session(&s, req.conn.pending.shared());
         (s, false)
     } else {
         let s = req
@@ -88,7 +89,14 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
                 req.conn.id,
                 req.conn.peer
             );
+            // A failed logon, or re-authentication, ends the session with
+            // everything it held (as Windows and Samba do).
             lock(&req.conn.sessions).remove(&session.id);
+            crate::smb2::lock::release_locks_of(
+                server,
+                lock(&session.opens).values().map(|o| o.as_ref()),
+            );
+            req.conn.pending.close_session(session.id);
             crate::smb2::close::close_session_opens(server, &session);
             *lock(&session.state) = AuthState::Expired;
             Err(Error::Status(NtStatus(e.ntstatus())))
@@ -164,6 +172,9 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
                     &user_name
                 }
             );
+            if !reauth && r.previous_session_id != 0 && r.previous_session_id != session.id {
+                end_previous_session(req, session.id, r.previous_session_id, &identity);
+            }
             let has_key = signing_key.is_some();
             *lock(&session.state) = AuthState::Valid(Box::new(SessionAuth {
                 identity,
@@ -183,6 +194,32 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             Ok(NtStatus::SUCCESS)
         }
     }
+}
+
+/// MS-SMB2 3.3.5.5.3: a client that reconnects names its previous session;
+/// when the same user owned it, that session ends with its opens, on
+/// whichever connection it lives.
+fn end_previous_session(req: &Request<'_>, new_id: u64, id: u64, identity: &Identity) {
+    let Some((old, pending)) = req.server.global_session(id) else {
+        return;
+    };
+    let same_user = match &*lock(&old.state) {
+        AuthState::Valid(a) => a.identity == *identity,
+        _ => false,
+    };
+    if !same_user {
+        return;
+    }
+    log::info!(
+        "conn {} ({}): session {new_id:#x} replaces previous session {id:#x}",
+        req.conn.id,
+        req.conn.peer,
+    );
+    *lock(&old.state) = AuthState::Deleted;
+    lock(&req.conn.sessions).remove(&id);
+    crate::smb2::lock::release_locks_of(req.server, lock(&old.opens).values().map(|o| o.as_ref()));
+    pending.close_session(id);
+    crate::smb2::close::close_session_opens(req.server, &old);
 }
 
 /// The local account file operations run as: the Unix user of the same
