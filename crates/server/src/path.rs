@@ -19,13 +19,21 @@ pub fn to_relative(name: &str) -> Result<String, NtStatus> {
     if trimmed.is_empty() {
         return Ok(String::new());
     }
-    let mut out = String::with_capacity(trimmed.len());
-    for (i, comp) in trimmed.split('\\').enumerate() {
+    // "." and ".." are resolved by name, as Windows and Samba do; a ".."
+    // that would climb above the share root is refused.
+    let mut comps: Vec<&str> = Vec::new();
+    for comp in trimmed.split('\\') {
         if comp.is_empty() {
             return Err(NtStatus::OBJECT_NAME_INVALID);
         }
-        if comp == "." || comp == ".." {
-            return Err(NtStatus::OBJECT_PATH_SYNTAX_BAD);
+        if comp == "." {
+            continue;
+        }
+        if comp == ".." {
+            if comps.pop().is_none() {
+                return Err(NtStatus::OBJECT_PATH_SYNTAX_BAD);
+            }
+            continue;
         }
         if comp.contains(':') {
             // Streams are split off by `parse_name`; here a colon is invalid.
@@ -37,11 +45,9 @@ pub fn to_relative(name: &str) -> Result<String, NtStatus> {
         if comp.len() > 255 {
             return Err(NtStatus::OBJECT_NAME_INVALID);
         }
-        if i > 0 {
-            out.push('/');
-        }
-        out.push_str(comp);
+        comps.push(comp);
     }
+    let out = comps.join("/");
     Ok(out)
 }
 
@@ -111,6 +117,10 @@ mod tests {
             to_relative("a\\..\\..\\etc"),
             Err(NtStatus::OBJECT_PATH_SYNTAX_BAD)
         );
+        assert_eq!(to_relative("a\\b\\..").unwrap(), "a");
+        assert_eq!(to_relative("a\\.\\b").unwrap(), "a/b");
+        assert_eq!(to_relative("a\\.."), Ok(String::new()));
+        assert_eq!(to_relative(".."), Err(NtStatus::OBJECT_PATH_SYNTAX_BAD));
         assert_eq!(to_relative("a\\\\b"), Err(NtStatus::OBJECT_NAME_INVALID));
         assert_eq!(to_relative("a/b"), Err(NtStatus::OBJECT_NAME_INVALID));
         assert_eq!(to_relative("a*"), Err(NtStatus::OBJECT_NAME_INVALID));
