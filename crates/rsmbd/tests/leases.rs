@@ -2,7 +2,9 @@
 //! with the Python `smbprotocol` client against a live rsmbd: a file lease
 //! RWH held by client 1 breaks to RH when client 2 opens the file, client 2's
 //! CREATE stays pending until client 1 acknowledges; and a directory lease
-//! (SMB 3.x) breaks when client 2 creates a file in the directory.
+//! (SMB 3.x) breaks when client 2 creates a file in the directory; and when
+//! one ClientGuid has two connections, its lease breaks go once each to the
+//! older connection, whichever connection holds the lease's open.
 //!
 //! smbprotocol has no handler for server-initiated OPLOCK_BREAK messages, so
 //! the script catches them under MessageId 0xFFFFFFFFFFFFFFFF and sends the
@@ -76,8 +78,8 @@ class LeaseAck:
     def __len__(self):
         return len(self.b)
 
-def client():
-    conn = Connection(uuid.uuid4(), "127.0.0.1", port)
+def client(guid=None):
+    conn = Connection(guid or uuid.uuid4(), "127.0.0.1", port)
     conn.connect(timeout=30)
     conn.outstanding_requests = Outstanding(conn.outstanding_requests)
     sess = Session(conn, "alice", "Secret-1", require_encryption=False, auth_protocol="ntlm")
@@ -163,7 +165,36 @@ ack = c1.send(LeaseAck(K2, 0), s1.session_id, t1.tree_connect_id)
 c1.receive(ack)
 d1.close()
 
-for c, s, t in ((c1, s1, t1), (c2, s2, t2)):
+# 3. One ClientGuid on two connections: R leases held one on each break to
+# none on another client's write, both notifications on the older connection.
+G = uuid.uuid4()
+c3, s3, t3 = client(G)
+c4, s4, t4 = client(G)
+K3 = b"\x33" * 16
+K4 = b"\x44" * 16
+f3, g = open_leased(t3, "shared_guid.txt", K3, R, CreateOptions.FILE_NON_DIRECTORY_FILE)
+check(g == [R], "lease K3 granted %r" % g)
+f4, g = open_leased(t4, "shared_guid.txt", K4, R, CreateOptions.FILE_NON_DIRECTORY_FILE)
+check(g == [R], "lease K4 granted %r" % g)
+w = Open(t2, "shared_guid.txt")
+w.create(ImpersonationLevel.Impersonation, ACC, 0, SHARE, CreateDisposition.FILE_OPEN,
+         CreateOptions.FILE_NON_DIRECTORY_FILE)
+w.write(b"x", 0)
+keys = set()
+for _ in range(2):
+    b = wait_break(c3)
+    check(b is not None, "a lease break did not reach the older connection")
+    epoch, flags, key, cur, new = parse_break(b)
+    check(cur == R and new == 0 and not flags & 1, "shared guid break %x -> %x" % (cur, new))
+    keys.add(key)
+check(keys == {K3, K4}, "breaks for %r" % keys)
+time.sleep(0.3)
+check(not c4.outstanding_requests.breaks, "a lease break went to the newer connection")
+w.close()
+f4.close()
+f3.close()
+
+for c, s, t in ((c1, s1, t1), (c2, s2, t2), (c3, s3, t3), (c4, s4, t4)):
     t.disconnect()
     s.disconnect()
     c.disconnect(True)

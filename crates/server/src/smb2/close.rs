@@ -57,16 +57,29 @@ pub fn close_open(server: &Server, open: &Open) {
     if open.closed.swap(true, Ordering::AcqRel) {
         return;
     }
+    release_file(server, open);
+    server.notify.close(open.file_id.volatile);
+    // Its oplock or lease share goes last: CREATEs waiting on it retry at
+    // once, and must find the share mode and any delete-on-close done.
+    if open.tree.share().is_some() {
+        server.oplocks.release(open.file_key, open.file_id.volatile);
+    }
+}
+
+fn release_file(server: &Server, open: &Open) {
     let Some(share) = open.tree.share() else {
         return;
     };
     server
         .locks
         .release_open(open.file_key, open.file_id.volatile);
-    // Its oplock or lease share goes; CREATEs waiting on it retry.
-    server.oplocks.release(open.file_key, open.file_id.volatile);
     if open.delete_on_close.load(Ordering::Acquire) {
         server.files.set_delete_pending(open.file_key, true);
+        if open.is_dir {
+            server
+                .notify
+                .dir_delete_pending(&share.config.name, &open.path());
+        }
     }
     if server.files.remove(open.file_key, open.file_id.volatile) {
         if let (Some(stream), Some(h)) = (&open.stream, open.handle()) {

@@ -232,6 +232,7 @@ pub(super) fn break_target(req: &Request<'_>) -> oplock::BreakTarget {
         Some((crate::encryption::session_crypto(s)?, s.id))
     });
     oplock::BreakTarget {
+        conn_id: req.conn.id,
         notifier: req.conn.pending.notifier(),
         encrypt,
     }
@@ -452,14 +453,22 @@ fn open_disk(
         if let Some((id, _)) = &lease_id {
             req.server.oplocks.check_lease_key(id, Some(key))?;
         }
+        let share_check = req.server.files.check(key, desired, r.share_access);
+        // MS-FSA 2.1.5.1.2: a delete-pending file refuses new opens before
+        // any oplock or lease is broken for them.
+        if share_check == Err(NtStatus::DELETE_PENDING) {
+            return Err(Error::Status(NtStatus::DELETE_PENDING));
+        }
         // MS-FSA 2.1.4.12: break what this open conflicts with, maybe wait.
+        // An open that truncates writes data, whatever access it asked for.
         let check = oplock::OpenCheck {
             lease: lease_id.map(|(id, _)| id),
             parent_key: lease_id.filter(|(_, c)| c.v2).map(|(_, c)| c.parent_key),
-            stat_open: oplock::is_stat_open(desired),
+            stat_open: oplock::is_stat_open(desired) && !overwrite,
+            oplock_stat_open: oplock::is_oplock_stat_open(desired) && !overwrite,
             overwrite,
-            sharing_violation: req.server.files.check(key, desired, r.share_access)
-                == Err(NtStatus::SHARING_VIOLATION),
+            sharing_violation: share_check == Err(NtStatus::SHARING_VIOLATION),
+            retry: req.async_id.is_some(),
         };
         if req.server.oplocks.has_holders(key) && !super::oplock_break::gate(req, key, &check)? {
             return Ok(None);

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use wire::create::access;
+use wire::dir::notify_filter;
 use wire::query_info::{INFO_FILE, INFO_FILESYSTEM, INFO_SECURITY};
 use wire::reader::{utf16_to_string, Reader};
 use wire::set_info::{encode_set_info_response, SetInfoRequest};
@@ -30,6 +31,7 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
         INFO_FILESYSTEM => return Err(Error::Status(NtStatus::NOT_SUPPORTED)),
         INFO_SECURITY => {
             set_security(&open, r.additional_information, r.buffer)?;
+            report_modified(req, &open, notify_filter::SECURITY);
             encode_set_info_response(out);
             return Ok(NtStatus::SUCCESS);
         }
@@ -40,7 +42,10 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
     }
     let b = r.buffer;
     match r.info_class {
-        class::BASIC => set_basic(&open, b)?,
+        class::BASIC => {
+            let changed = set_basic(&open, b)?;
+            report_modified(req, &open, changed);
+        }
         class::END_OF_FILE => {
             need(&open, access::FILE_WRITE_DATA)?;
             let len = Reader::new(b)
@@ -68,6 +73,7 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
                 // Growing is sparse: ftruncate never writes zeros.
                 fh(&open)?.set_len(len).map_err(errno::to_status)?;
             }
+            report_modified(req, &open, notify_filter::SIZE);
         }
         class::ALLOCATION => {
             need(&open, access::FILE_WRITE_DATA)?;
@@ -79,10 +85,14 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             }
             let h = fh(&open)?;
             let size = h.stat().map_err(errno::to_status)?.size;
-            if len < size {
+            if len != size {
+                // Any change of the allocation, growing or shrinking, breaks
+                // others' read caching (as Samba and Windows do).
                 req.server
                     .oplocks
                     .break_for_write(open.file_key, open.file_id.volatile);
+            }
+            if len < size {
                 h.set_len(len).map_err(errno::to_status)?;
             } else {
                 // Reserve only where the filesystem does it cheaply; never by writing zeros.
@@ -130,6 +140,7 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             need(&open, access::FILE_WRITE_EA)?;
             let eas = wire::ea::parse_full_ea_list(b).map_err(|_| NtStatus::INVALID_EA_NAME)?;
             super::ea::apply(fh(&open)?, &eas)?;
+            report_modified(req, &open, notify_filter::EA);
         }
         class::SHORT_NAME => return Err(Error::Status(NtStatus::NOT_SUPPORTED)),
         _ => return Err(Error::Status(NtStatus::INVALID_INFO_CLASS)),
@@ -162,7 +173,8 @@ fn nt_to_system(nt: u64) -> SystemTime {
 
 /// FileBasicInformation (MS-FSA 2.1.5.14.2): 0 leaves a field unchanged,
 /// -1 (and -2) only suspend automatic updates, which this server does not make.
-fn set_basic(open: &Open, b: &[u8]) -> Result<(), Error> {
+/// Sets FILE_BASIC_INFORMATION; returns the notify_filter bits of what changed.
+fn set_basic(open: &Open, b: &[u8]) -> Result<u32, Error> {
     need(open, access::FILE_WRITE_ATTRIBUTES)?;
     let mut r = Reader::new(b);
     let (creation, atime, mtime, _ctime, attributes) = (|| -> Result<_, wire::WireError> {
@@ -224,7 +236,38 @@ fn set_basic(open: &Open, b: &[u8]) -> Result<(), Error> {
             Err(e) => return Err(Error::Status(errno::to_status(e))),
         }
     }
-    Ok(())
+    let mut changed = 0;
+    for (set, bit) in [
+        (attributes != 0, notify_filter::ATTRIBUTES),
+        (valid_time(creation), notify_filter::CREATION),
+        (valid_time(mtime), notify_filter::LAST_WRITE),
+        (valid_time(atime), notify_filter::LAST_ACCESS),
+    ] {
+        if set {
+            changed |= bit;
+        }
+    }
+    Ok(changed)
+}
+
+/// Tells change-notify subscriptions that the open's file changed
+/// (MS-FSA 2.1.5.14: set-info operations report FILE_ACTION_MODIFIED).
+fn report_modified(req: &Request<'_>, open: &Open, filter: u32) {
+    let Some(share) = open.tree.share() else {
+        return;
+    };
+    if filter == 0 {
+        return;
+    }
+    let filter = if open.stream.is_some() {
+        // A named stream's changes are stream changes of its file.
+        notify_filter::STREAM_SIZE | notify_filter::STREAM_WRITE
+    } else {
+        filter
+    };
+    req.server
+        .notify
+        .report_modified(&share.config.name, &open.path(), filter);
 }
 
 fn set_disposition(req: &Request<'_>, open: &Open, pending: bool) -> Result<(), Error> {
@@ -387,6 +430,15 @@ fn report_rename(req: &Request<'_>, share: &str, is_dir: bool, from: &str, to: &
     } else {
         notify.report(share, is_dir, &[(REMOVED, from)]);
         notify.report(share, is_dir, &[(ADDED, to)]);
+    }
+    // A renamed file (not a directory) also reports its attributes and
+    // creation time as modified under the new name, as Windows does.
+    if !is_dir {
+        notify.report_modified(
+            share,
+            to,
+            notify_filter::ATTRIBUTES | notify_filter::CREATION,
+        );
     }
 }
 

@@ -9,28 +9,32 @@
 //! is shared by every open that names it, from any connection.
 //!
 //! ```text
-//!   granted ──(conflicting open / write)──► breaking ──(ack or timeout)──► lowered
-//!      ▲                                        │ further conflict: lower the target;
-//!      └──────── upgrade (same lease key) ◄─────┘ a second break follows the ack
+//!   granted ──(conflicting open / write)──► breaking ──(ack)──► lowered
+//!      ▲                                        │  │
+//!      │        further conflict: lower the end ┘  └─(timeout)──► none
+//!      └──── upgrade (same lease key)     a second break follows the ack
+//!                                         (a lease steps RH/RW → R → none)
 //! ```
 //!
 //! A CREATE that must wait for an acknowledgement registers a waiter on the
 //! file; acks, timeouts and closes run the file's waiters, which retry.
+//! Lease breaks go once per lease, to the oldest live connection of the
+//! lease's client (`tables.rs`); oplock breaks to the open's connection.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use wire::create::{oplock, FileId};
-use wire::header::{Header, FLAGS_SERVER_TO_REDIR, HEADER_LEN};
-use wire::oplock_break::{
-    encode_lease_break, encode_oplock_break, lease_flags, lease_state::*, LeaseContext,
-    NOTIFY_BREAK_LEASE_FLAG_ACK_REQUIRED,
-};
-use wire::{Command, NtStatus};
+use wire::oplock_break::{lease_flags, lease_state::*, LeaseContext};
+use wire::NtStatus;
 
 use crate::pending::Notifier;
 use crate::state::{lock, SessionCrypto};
+
+mod tables;
+#[cfg(test)]
+mod tests;
 
 /// Key of an open file or stream in the table.
 pub type ObjKey = (u64, u64);
@@ -45,6 +49,8 @@ pub struct LeaseId {
 /// Where break notifications for an open go, and how they are protected.
 #[derive(Clone)]
 pub struct BreakTarget {
+    /// The connection's id: ids grow, so the smallest is the oldest.
+    pub conn_id: u64,
     pub notifier: Notifier,
     /// Encrypt for this session (when it or its tree requires encryption).
     pub encrypt: Option<(Arc<SessionCrypto>, u64)>,
@@ -104,6 +110,9 @@ struct Tables {
     leases: HashMap<LeaseId, Lease>,
     /// Leases on directories, so creates skip the parent lookup when there are none.
     dir_leases: usize,
+    /// Per ClientGuid, the connections its leases were granted on, oldest
+    /// first: lease breaks go to the oldest one still alive.
+    clients: HashMap<[u8; 16], Vec<BreakTarget>>,
     next_generation: u64,
 }
 
@@ -128,11 +137,16 @@ pub struct OpenCheck {
     pub lease: Option<LeaseId>,
     /// The opener's v2 ParentLeaseKey (its directory lease is not broken by it).
     pub parent_key: Option<[u8; 16]>,
+    /// The open neither breaks nor waits for leases (`is_stat_open`).
     pub stat_open: bool,
+    /// The open neither breaks nor waits for oplocks (`is_oplock_stat_open`).
+    pub oplock_stat_open: bool,
     /// The open truncates (overwrite, supersede).
     pub overwrite: bool,
     /// Share modes refuse the open as things stand: handle caching is broken first.
     pub sharing_violation: bool,
+    /// The CREATE already waited for a break once and is being retried.
+    pub retry: bool,
 }
 
 /// What a CREATE asks for (MS-SMB2 2.2.13 RequestedOplockLevel and the lease context).
@@ -150,11 +164,18 @@ pub struct Granted {
     pub lease: Option<LeaseContext>,
 }
 
-/// Opens that only read or set attributes take no part in oplocks
-/// (they neither break nor prevent them).
+/// Opens that only read or set attributes (or read the security
+/// descriptor) take no part in leases: they neither break nor prevent them.
 pub fn is_stat_open(access: u32) -> bool {
     use wire::create::access::*;
     access & !(SYNCHRONIZE | FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES | READ_CONTROL) == 0
+}
+
+/// The narrower set for oplocks: an open asking for READ_CONTROL breaks a
+/// batch or exclusive oplock (Windows and Samba behave so).
+pub fn is_oplock_stat_open(access: u32) -> bool {
+    use wire::create::access::*;
+    access & !(SYNCHRONIZE | FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES) == 0
 }
 
 fn oplock_to_caching(level: u8) -> u32 {
@@ -217,7 +238,7 @@ impl OplockTable {
         check: &OpenCheck,
         waiter: &mut dyn FnMut() -> Option<Waiter>,
     ) -> bool {
-        if check.stat_open {
+        if check.stat_open && check.oplock_stat_open {
             return true;
         }
         let mut fx = Effects::default();
@@ -356,6 +377,9 @@ impl OplockTable {
                 });
             }
         }
+        if let Grant::Lease(id) = holder.grant {
+            t.add_client_target(id.client_guid, &holder.target);
+        }
         t.files.entry(obj).or_default().holders.push(holder);
         out
     }
@@ -385,6 +409,9 @@ impl OplockTable {
                             t.dir_leases = t.dir_leases.saturating_sub(1);
                         }
                         t.leases.remove(&id);
+                        if !t.leases.keys().any(|k| k.client_guid == id.client_guid) {
+                            t.clients.remove(&id.client_guid);
+                        }
                     }
                 }
             }
@@ -626,9 +653,11 @@ fn arm_timeout(table: Weak<Mutex<Tables>>, d: Duration, obj: ObjKey, who: Who, g
                     Who::Lease(id) => (Grant::Lease(id), 0),
                 };
                 let timed_out = match t.caching_mut(obj, grant, open) {
+                    // MS-SMB2 3.3.6.5 (leases) and 3.3.6.1 (oplocks): an
+                    // unacknowledged break leaves nothing cached.
                     Some(c) if c.breaking && c.generation == gen => {
                         c.breaking = false;
-                        c.state = c.breaking_to & c.required;
+                        c.state = NONE;
                         true
                     }
                     _ => false,
@@ -650,434 +679,5 @@ fn arm_timeout(table: Weak<Mutex<Tables>>, d: Duration, obj: ObjKey, who: Who, g
         });
     if let Err(e) = spawned {
         log::warn!("cannot arm an oplock break timer: {e}");
-    }
-}
-
-impl Tables {
-    /// How the other opens of `obj` (not those of lease `own`) bear on a
-    /// grant: any that counts (a non-stat open, or one caching something),
-    /// a non-lease oplock, a handle-caching lease, a write cache.
-    fn others(&self, obj: ObjKey, own: Option<LeaseId>) -> (bool, bool, bool, bool) {
-        let mut r = (false, false, false, false);
-        let Some(f) = self.files.get(&obj) else {
-            return r;
-        };
-        for h in &f.holders {
-            if matches!((h.grant, own), (Grant::Lease(a), Some(b)) if a == b) {
-                continue;
-            }
-            let state = self.state_of(h);
-            if !h.stat_open || state != NONE {
-                r.0 = true;
-            }
-            if h.grant == Grant::Oplock && state != NONE {
-                r.1 = true;
-            }
-            if matches!(h.grant, Grant::Lease(_)) && state & HANDLE != 0 {
-                r.2 = true;
-            }
-            if state & WRITE != 0 {
-                r.3 = true;
-            }
-        }
-        r
-    }
-
-    fn state_of(&self, h: &Holder) -> u32 {
-        match h.grant {
-            Grant::None => NONE,
-            Grant::Oplock => h.caching.state,
-            Grant::Lease(id) => self
-                .leases
-                .get(&id)
-                .map(|l| l.caching.state)
-                .unwrap_or(NONE),
-        }
-    }
-
-    fn oplock_state(&self, obj: ObjKey, open: u64) -> Caching {
-        self.files
-            .get(&obj)
-            .and_then(|f| f.holders.iter().find(|h| h.open == open))
-            .map(|h| h.caching)
-            .unwrap_or_default()
-    }
-
-    fn caching_mut(&mut self, obj: ObjKey, grant: Grant, open: u64) -> Option<&mut Caching> {
-        match grant {
-            Grant::None => None,
-            Grant::Oplock => self
-                .files
-                .get_mut(&obj)?
-                .holders
-                .iter_mut()
-                .find(|h| h.open == open)
-                .map(|h| &mut h.caching),
-            Grant::Lease(id) => self.leases.get_mut(&id).map(|l| &mut l.caching),
-        }
-    }
-
-    /// MS-FSA 2.1.4.12 as a CREATE meets the file's oplocks and leases;
-    /// returns whether the CREATE must wait.
-    fn break_for_open(&mut self, obj: ObjKey, check: &OpenCheck, fx: &mut Effects) -> bool {
-        let Some(f) = self.files.get(&obj) else {
-            return false;
-        };
-        let mut seen: Vec<LeaseId> = Vec::new();
-        let mut victims: Vec<(Grant, u64)> = Vec::new();
-        for h in &f.holders {
-            match h.grant {
-                Grant::None => {}
-                Grant::Oplock => victims.push((Grant::Oplock, h.open)),
-                Grant::Lease(id) => {
-                    if Some(id) != check.lease && !seen.contains(&id) {
-                        seen.push(id);
-                        victims.push((h.grant, h.open));
-                    }
-                }
-            }
-        }
-        // Handle caching goes first when share modes refuse the open (the
-        // holder may close), write caching otherwise.
-        let delay_mask = if check.sharing_violation {
-            HANDLE
-        } else {
-            WRITE
-        };
-        let mut delay = false;
-        for (g, o) in victims {
-            let Some(c) = self.caching_mut(obj, g, o) else {
-                continue;
-            };
-            let e = c.state;
-            let mut to = e & !delay_mask;
-            if check.overwrite {
-                to &= !(HANDLE | READ);
-            }
-            if c.breaking {
-                // Already breaking: lower what it must end at, and wait if
-                // what it still caches is in the way.
-                c.required &= to;
-                if e & delay_mask != 0 || e & !c.required & HANDLE != 0 && check.sharing_violation {
-                    delay = true;
-                }
-                continue;
-            }
-            if e & !to == NONE {
-                continue;
-            }
-            if check.overwrite {
-                to &= !(READ | WRITE);
-            }
-            if g == Grant::Oplock {
-                // Oplocks only break to level II or none.
-                to &= READ;
-            }
-            let acked = self.start_break(obj, g, o, to, fx);
-            if acked && e & delay_mask != 0 {
-                delay = true;
-            }
-        }
-        delay
-    }
-
-    /// Starts a break of one oplock or lease to `to`; returns whether an
-    /// acknowledgement is awaited.
-    fn start_break(&mut self, obj: ObjKey, g: Grant, open: u64, to: u32, fx: &mut Effects) -> bool {
-        self.next_generation = self.next_generation.wrapping_add(1);
-        let gen = self.next_generation;
-        match g {
-            Grant::None => false,
-            Grant::Oplock => {
-                let Some(h) = self
-                    .files
-                    .get_mut(&obj)
-                    .and_then(|f| f.holders.iter_mut().find(|h| h.open == open))
-                else {
-                    return false;
-                };
-                let from = h.caching.state;
-                // MS-SMB2 3.3.4.6: level II to none is not acknowledged.
-                let ack = from & WRITE != 0;
-                let mut body = header(Command::OPLOCK_BREAK);
-                encode_oplock_break(&mut body, caching_to_oplock(to), h.file_id);
-                fx.sends.push((h.target.clone(), body));
-                if ack {
-                    h.caching.breaking = true;
-                    h.caching.breaking_to = to;
-                    h.caching.required = to;
-                    h.caching.generation = gen;
-                    fx.timeouts.push((obj, Who::Open(open), gen));
-                } else {
-                    h.caching.state = to;
-                }
-                ack
-            }
-            Grant::Lease(id) => {
-                let target = self.files.get(&obj).and_then(|f| {
-                    let mut it = f.holders.iter().filter(|h| h.grant == g);
-                    let first = it.next()?;
-                    if first.target.notifier.is_alive() {
-                        return Some(first.target.clone());
-                    }
-                    it.find(|h| h.target.notifier.is_alive())
-                        .or(Some(first))
-                        .map(|h| h.target.clone())
-                });
-                let Some(l) = self.leases.get_mut(&id) else {
-                    return false;
-                };
-                let from = l.caching.state;
-                // MS-SMB2 3.3.4.7: a break from a state with W or H is acknowledged.
-                let ack = from & (WRITE | HANDLE) != 0;
-                if l.v2 {
-                    l.epoch = l.epoch.wrapping_add(1);
-                }
-                let mut body = header(Command::OPLOCK_BREAK);
-                let flags = if ack {
-                    NOTIFY_BREAK_LEASE_FLAG_ACK_REQUIRED
-                } else {
-                    0
-                };
-                let epoch = if l.v2 { l.epoch } else { 0 };
-                encode_lease_break(&mut body, epoch, flags, &id.key, from, to);
-                if let Some(t) = target {
-                    fx.sends.push((t, body));
-                }
-                if ack {
-                    l.caching.breaking = true;
-                    l.caching.breaking_to = to;
-                    l.caching.required = to;
-                    l.caching.generation = gen;
-                    fx.timeouts.push((l.obj, Who::Lease(id), gen));
-                } else {
-                    l.caching.state = to;
-                }
-                ack
-            }
-        }
-    }
-
-    /// A break ended (ack or timeout): a second break follows if conflicts
-    /// since then need less, and the file's waiters retry.
-    fn after_ack(&mut self, obj: ObjKey, g: Grant, open: u64, fx: &mut Effects) {
-        if let Some(c) = self.caching_mut(obj, g, open) {
-            c.breaking = false;
-            if c.state & !c.required != 0 {
-                let to = c.required;
-                c.required = ALL;
-                self.start_break(obj, g, open, to, fx);
-            } else {
-                c.required = ALL;
-            }
-        }
-        if let Some(f) = self.files.get_mut(&obj) {
-            fx.wake.append(&mut f.waiters);
-        }
-    }
-}
-
-/// The header of a server-initiated break (MS-SMB2 3.3.4.6): MessageId all
-/// ones, no session or tree, unsigned.
-fn header(cmd: Command) -> Vec<u8> {
-    let mut b = Vec::with_capacity(HEADER_LEN + 44);
-    Header {
-        command: cmd.0,
-        flags: FLAGS_SERVER_TO_REDIR,
-        message_id: u64::MAX,
-        ..Default::default()
-    }
-    .encode(&mut b);
-    b
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
-mod tests {
-    use super::*;
-    use crate::pending::AsyncTable;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    fn target(t: &AsyncTable) -> (BreakTarget, Arc<Mutex<Vec<Vec<u8>>>>) {
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let g = got.clone();
-        t.set_sink(Arc::new(move |b| g.lock().unwrap().push(b)));
-        (
-            BreakTarget {
-                notifier: t.notifier(),
-                encrypt: None,
-            },
-            got,
-        )
-    }
-
-    fn fid(n: u64) -> FileId {
-        FileId {
-            persistent: n,
-            volatile: n,
-        }
-    }
-
-    const ALL_ACCESS: u32 = wire::create::access::FILE_ALL_ACCESS;
-
-    #[test]
-    fn batch_breaks_to_level_two_and_waits_for_the_ack() {
-        let table = OplockTable::default();
-        let conn = AsyncTable::default();
-        let (tgt, sent) = target(&conn);
-        let obj = (1, 2);
-        let g = table.grant(
-            obj,
-            1,
-            fid(1),
-            ALL_ACCESS,
-            false,
-            tgt.clone(),
-            Requested::Oplock(oplock::BATCH),
-        );
-        assert_eq!(g.oplock_level, oplock::BATCH);
-        let ran = Arc::new(AtomicBool::new(false));
-        let r2 = ran.clone();
-        let mut w = move || -> Option<Waiter> {
-            let r = r2.clone();
-            Some(Box::new(move || r.store(true, Ordering::SeqCst)))
-        };
-        assert!(!table.before_open(obj, &OpenCheck::default(), &mut w));
-        {
-            let s = sent.lock().unwrap();
-            assert_eq!(s.len(), 1);
-            let h = Header::parse(&s[0]).unwrap();
-            assert_eq!(h.command, Command::OPLOCK_BREAK.0);
-            assert_eq!(h.message_id, u64::MAX);
-            assert_eq!(s[0][HEADER_LEN + 2], oplock::LEVEL_II);
-        }
-        assert!(!ran.load(Ordering::SeqCst));
-        // A stat open neither breaks nor waits.
-        let stat = OpenCheck {
-            stat_open: true,
-            ..Default::default()
-        };
-        assert!(table.before_open(obj, &stat, &mut || None));
-        assert_eq!(
-            table.ack_oplock(obj, 1, oplock::LEVEL_II),
-            Ok(oplock::LEVEL_II)
-        );
-        assert!(ran.load(Ordering::SeqCst), "the waiting open retries");
-        assert_eq!(
-            table.ack_oplock(obj, 1, oplock::LEVEL_II),
-            Err(NtStatus::INVALID_OPLOCK_PROTOCOL),
-            "no break in progress"
-        );
-        let g2 = table.grant(
-            obj,
-            2,
-            fid(2),
-            ALL_ACCESS,
-            false,
-            tgt,
-            Requested::Oplock(oplock::BATCH),
-        );
-        assert_eq!(g2.oplock_level, oplock::LEVEL_II);
-        // A write breaks level II to none, the writer's own included, unacknowledged.
-        table.break_for_write(obj, 2);
-        assert_eq!(sent.lock().unwrap().len(), 3);
-    }
-
-    #[test]
-    fn lease_shared_by_key_breaks_rwh_to_rh() {
-        let table = OplockTable::default();
-        let conn = AsyncTable::default();
-        let (tgt, sent) = target(&conn);
-        let obj = (3, 4);
-        let k1 = LeaseId {
-            client_guid: [1; 16],
-            key: [7; 16],
-        };
-        let ctx = LeaseContext {
-            key: k1.key,
-            state: ALL,
-            v2: true,
-            epoch: 4,
-            ..Default::default()
-        };
-        let g = table.grant(
-            obj,
-            1,
-            fid(1),
-            ALL_ACCESS,
-            false,
-            tgt.clone(),
-            Requested::Lease(k1, ctx),
-        );
-        let l = g.lease.unwrap();
-        assert_eq!((g.oplock_level, l.state, l.epoch), (oplock::LEASE, ALL, 5));
-        // The same key from a second open shares the lease without a break.
-        let check1 = OpenCheck {
-            lease: Some(k1),
-            ..Default::default()
-        };
-        assert!(table.before_open(obj, &check1, &mut || None));
-        let g = table.grant(
-            obj,
-            2,
-            fid(2),
-            ALL_ACCESS,
-            false,
-            tgt.clone(),
-            Requested::Lease(k1, ctx),
-        );
-        assert_eq!(g.lease.unwrap().state, ALL);
-        assert!(sent.lock().unwrap().is_empty());
-        assert_eq!(
-            table.check_lease_key(&k1, Some((9, 9))),
-            Err(NtStatus::INVALID_PARAMETER)
-        );
-        // Another key: RWH breaks to RH, acknowledged.
-        let k2 = LeaseId {
-            client_guid: [2; 16],
-            key: [8; 16],
-        };
-        let check2 = OpenCheck {
-            lease: Some(k2),
-            ..Default::default()
-        };
-        assert!(!table.before_open(obj, &check2, &mut || Some(Box::new(|| ()))));
-        {
-            let s = sent.lock().unwrap();
-            assert_eq!(s.len(), 1, "one break for the lease, not one per open");
-            let b = &s[0][HEADER_LEN..];
-            assert_eq!(
-                u32::from_le_bytes(b[4..8].try_into().unwrap()),
-                1,
-                "ack required"
-            );
-            assert_eq!(u32::from_le_bytes(b[24..28].try_into().unwrap()), ALL);
-            assert_eq!(
-                u32::from_le_bytes(b[28..32].try_into().unwrap()),
-                READ | HANDLE
-            );
-        }
-        assert_eq!(
-            table.ack_lease(&k1, ALL),
-            Err(NtStatus::REQUEST_NOT_ACCEPTED)
-        );
-        assert_eq!(table.ack_lease(&k1, READ | HANDLE), Ok(READ | HANDLE));
-        assert_eq!(table.ack_lease(&k1, READ), Err(NtStatus::UNSUCCESSFUL));
-        let ctx2 = LeaseContext { key: k2.key, ..ctx };
-        let g = table.grant(
-            obj,
-            3,
-            fid(3),
-            ALL_ACCESS,
-            false,
-            tgt,
-            Requested::Lease(k2, ctx2),
-        );
-        assert_eq!(g.lease.unwrap().state, READ | HANDLE);
-        table.release(obj, 1);
-        table.release(obj, 2);
-        table.release(obj, 3);
-        assert!(!table.has_holders(obj));
-        assert_eq!(table.check_lease_key(&k1, Some((9, 9))), Ok(()));
     }
 }
