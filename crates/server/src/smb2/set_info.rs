@@ -388,8 +388,12 @@ fn rename(req: &Request<'_>, open: &Open, b: &[u8], link: bool) -> Result<(), Er
     req.server
         .oplocks
         .break_handles(open.file_key, open.file_id.volatile);
+    // An open of the parent directory that holds DELETE or denies it blocks
+    // the rename of a file opened without FILE_SHARE_DELETE (as Windows and
+    // Samba answer); a file that shares delete can always move.
     let (src_parent, _) = path::split_parent(&source);
-    if let Ok(ps) = share.fs.stat(src_parent) {
+    let shares_delete = open.share_access & wire::create::share_access::DELETE != 0;
+    if let (false, Ok(ps)) = (shares_delete, share.fs.stat(src_parent)) {
         if req.server.files.parent_blocks_rename((ps.dev, ps.ino)) {
             return Err(Error::Status(NtStatus::SHARING_VIOLATION));
         }
