@@ -60,9 +60,18 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
         out.extend_from_slice(&body);
         return Ok(status);
     }
+    // A directory on its way out reports nothing more (as Windows answers).
+    if req.server.files.delete_pending(open.file_key) {
+        return Err(Error::Status(NtStatus::DELETE_PENDING));
+    }
     let completer = req.go_async(Some(open.file_id), NtStatus::NOTIFY_CLEANUP, None)?;
     let async_id = completer.async_id();
     let remover = notify.wait(file, completer, r.output_buffer_length);
+    // The directory may have become delete-pending (on another connection)
+    // before this request was queued: then nobody would end it.
+    if req.server.files.delete_pending(open.file_key) {
+        notify.dir_delete_pending(&share_entry.config.name, &open.path());
+    }
     // A request that ends without a change (cancel, close, logoff) stops waiting.
     if let Err(hook) = req
         .conn
