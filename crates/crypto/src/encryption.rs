@@ -87,6 +87,9 @@ enum Inner {
     Aes128Gcm(Box<Aes128Gcm>),
     Aes256Ccm(Box<Aes256Ccm>),
     Aes256Gcm(Box<Aes256Gcm>),
+    /// AES-128-GCM or AES-256-GCM through ring's assembly.
+    #[cfg(feature = "ring")]
+    RingGcm(Box<ring::aead::LessSafeKey>),
 }
 
 /// An encryption or decryption key with its AES key schedule (and, for GCM,
@@ -110,6 +113,18 @@ impl CipherKey {
     /// Prepares `key` for `cipher`; None if `key` is not
     /// `cipher.key_len()` bytes long.
     pub fn new(cipher: Cipher, key: &[u8]) -> Option<CipherKey> {
+        #[cfg(feature = "ring")]
+        if let Some(alg) = match cipher {
+            Cipher::Aes128Gcm => Some(&ring::aead::AES_128_GCM),
+            Cipher::Aes256Gcm => Some(&ring::aead::AES_256_GCM),
+            _ => None,
+        } {
+            let k = ring::aead::UnboundKey::new(alg, key).ok()?;
+            return Some(CipherKey {
+                cipher,
+                inner: Inner::RingGcm(Box::new(ring::aead::LessSafeKey::new(k))),
+            });
+        }
         let inner = match cipher {
             Cipher::Aes128Ccm => Inner::Aes128Ccm(Box::new(Aes128Ccm::new_from_slice(key).ok()?)),
             Cipher::Aes128Gcm => Inner::Aes128Gcm(Box::new(Aes128Gcm::new_from_slice(key).ok()?)),
@@ -135,6 +150,14 @@ impl CipherKey {
     pub fn encrypt_in_place(&self, nonce: &[u8], aad: &[u8], buf: &mut [u8]) -> Option<[u8; 16]> {
         let n = nonce.get(..self.cipher.nonce_len())?;
         let tag = match &self.inner {
+            #[cfg(feature = "ring")]
+            Inner::RingGcm(k) => {
+                let nonce = ring::aead::Nonce::try_assume_unique_for_key(n).ok()?;
+                let tag = k
+                    .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), buf)
+                    .ok()?;
+                return tag.as_ref().try_into().ok();
+            }
             Inner::Aes128Ccm(c) => c.encrypt_in_place_detached(n.into(), aad, buf),
             Inner::Aes128Gcm(c) => c.encrypt_in_place_detached(n.into(), aad, buf),
             Inner::Aes256Ccm(c) => c.encrypt_in_place_detached(n.into(), aad, buf),
@@ -162,6 +185,16 @@ impl CipherKey {
         };
         let t = tag.into();
         match &self.inner {
+            #[cfg(feature = "ring")]
+            Inner::RingGcm(k) => {
+                let Ok(nonce) = ring::aead::Nonce::try_assume_unique_for_key(n) else {
+                    return false;
+                };
+                let tag = ring::aead::Tag::from(*tag);
+                return k
+                    .open_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), tag, buf, 0..)
+                    .is_ok();
+            }
             Inner::Aes128Ccm(c) => c.decrypt_in_place_detached(n.into(), aad, buf, t),
             Inner::Aes128Gcm(c) => c.decrypt_in_place_detached(n.into(), aad, buf, t),
             Inner::Aes256Ccm(c) => c.decrypt_in_place_detached(n.into(), aad, buf, t),
