@@ -20,13 +20,15 @@ pub fn session_crypto(session: &Session) -> Option<Arc<SessionCrypto>> {
 }
 
 /// Decrypts a transformed message, processes what it carries, and returns
-/// the response encrypted for the same session. Anything wrong with the
+/// the response encrypted for the same session, its TRANSFORM_HEADER in
+/// `transform`. Anything wrong with the
 /// envelope ends the connection, as MS-SMB2 3.3.5.2.1.1 requires.
 pub fn process_encrypted(
     server: &Server,
     conn: &Connection,
     frame: &mut [u8],
     went_async: &mut Vec<u64>,
+    transform: &mut Option<[u8; TRANSFORM_HEADER_LEN]>,
 ) -> Result<Option<Vec<u8>>, Error> {
     let th = TransformHeader::parse(frame).map_err(|_| Error::Disconnect)?;
     if th.flags != TRANSFORM_FLAG_ENCRYPTED {
@@ -63,13 +65,21 @@ pub fn process_encrypted(
         went_async,
         &mut None,
     )? {
-        Some(msg) => Ok(Some(encrypt(&keys, th.session_id, msg)?)),
+        Some(mut msg) => {
+            *transform = Some(seal(&keys, th.session_id, &mut msg)?);
+            Ok(Some(msg))
+        }
         None => Ok(None),
     }
 }
 
-/// Wraps a response message in a TRANSFORM_HEADER, encrypting it in place.
-pub fn encrypt(keys: &SessionCrypto, session_id: u64, mut msg: Vec<u8>) -> Result<Vec<u8>, Error> {
+/// Encrypts a response message in place and returns the TRANSFORM_HEADER
+/// that must precede it on the wire: the payload is never copied.
+pub fn seal(
+    keys: &SessionCrypto,
+    session_id: u64,
+    msg: &mut [u8],
+) -> Result<[u8; TRANSFORM_HEADER_LEN], Error> {
     let cipher = keys.encryptor.cipher();
     let mut nonce = keys.next_nonce();
     if let Some(rest) = nonce.get_mut(cipher.nonce_len()..) {
@@ -82,23 +92,32 @@ pub fn encrypt(keys: &SessionCrypto, session_id: u64, mut msg: Vec<u8>) -> Resul
         flags: TRANSFORM_FLAG_ENCRYPTED,
         session_id,
     };
-    let mut out = Vec::with_capacity(TRANSFORM_HEADER_LEN + msg.len());
-    th.encode(&mut out);
-    let aad: [u8; 32] = out
+    let mut head = Vec::with_capacity(TRANSFORM_HEADER_LEN);
+    th.encode(&mut head);
+    let mut out = [0u8; TRANSFORM_HEADER_LEN];
+    if head.len() != TRANSFORM_HEADER_LEN {
+        return Err(Error::Disconnect);
+    }
+    out.copy_from_slice(&head);
+    let aad = out
         .get(AAD_OFFSET..TRANSFORM_HEADER_LEN)
-        .and_then(|s| s.try_into().ok())
         .ok_or(Error::Disconnect)?;
     let tag = keys
         .encryptor
-        .encrypt_in_place(
-            nonce.get(..cipher.nonce_len()).unwrap_or(&[]),
-            &aad,
-            &mut msg,
-        )
+        .encrypt_in_place(nonce.get(..cipher.nonce_len()).unwrap_or(&[]), aad, msg)
         .ok_or(Error::Disconnect)?;
     if let Some(sig) = out.get_mut(4..20) {
         sig.copy_from_slice(&tag);
     }
+    Ok(out)
+}
+
+/// Wraps a response message in a TRANSFORM_HEADER as one buffer (for the
+/// small final responses of async operations).
+pub fn encrypt(keys: &SessionCrypto, session_id: u64, mut msg: Vec<u8>) -> Result<Vec<u8>, Error> {
+    let head = seal(keys, session_id, &mut msg)?;
+    let mut out = Vec::with_capacity(TRANSFORM_HEADER_LEN + msg.len());
+    out.extend_from_slice(&head);
     out.extend_from_slice(&msg);
     Ok(out)
 }

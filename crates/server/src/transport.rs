@@ -9,6 +9,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use wire::transform::TRANSFORM_HEADER_LEN;
+
 use crate::dispatch::{self, Error};
 use crate::state::{lock, Connection, Server};
 
@@ -41,7 +43,8 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
         while let Some(out) = rx.recv().await {
             let n = out.queued_bytes();
             let r = match &out {
-                Outgoing::Msg(msg) => write_frame(&mut wr, msg, 0).await,
+                Outgoing::Msg(msg) => write_frame(&mut wr, &[], msg, 0).await,
+                Outgoing::Sealed(head, msg) => write_frame(&mut wr, &head[..], msg, 0).await,
                 Outgoing::File(head, tail) => write_file_frame(&mut wr, head, tail).await,
             };
             backlog.bytes.fetch_sub(n, Ordering::AcqRel);
@@ -96,7 +99,14 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
         // a trip through the blocking pool (it costs more than the work).
         if is_control(&frame) {
             let mut went_async = Vec::new();
-            match process_frame_collect(&server, &conn, &mut frame, &mut went_async, &mut None) {
+            match process_frame_collect(
+                &server,
+                &conn,
+                &mut frame,
+                &mut went_async,
+                &mut None,
+                &mut None,
+            ) {
                 Ok(Some(msg)) => {
                     tx.send(Outgoing::Msg(msg));
                     conn.pending.arm(&went_async);
@@ -174,13 +184,15 @@ struct Outbox {
 enum Outgoing {
     Msg(Vec<u8>),
     File(Vec<u8>, dispatch::FileTail),
+    /// An encrypted message and the TRANSFORM_HEADER that goes before it.
+    Sealed([u8; TRANSFORM_HEADER_LEN], Vec<u8>),
 }
 
 impl Outgoing {
     /// What the queued message really holds in memory.
     fn queued_bytes(&self) -> usize {
         match self {
-            Outgoing::Msg(m) | Outgoing::File(m, _) => m.capacity(),
+            Outgoing::Msg(m) | Outgoing::File(m, _) | Outgoing::Sealed(_, m) => m.capacity(),
         }
     }
 }
@@ -225,17 +237,20 @@ impl Job {
     fn run(&self, mut frame: Vec<u8>) {
         let mut went_async = Vec::new();
         let mut tail = None;
+        let mut transform = None;
         match process_frame_collect(
             &self.server,
             &self.conn,
             &mut frame,
             &mut went_async,
             &mut tail,
+            &mut transform,
         ) {
             Ok(Some(msg)) => {
-                self.tx.send(match tail {
-                    Some(t) => Outgoing::File(msg, t),
-                    None => Outgoing::Msg(msg),
+                self.tx.send(match (tail, transform) {
+                    (Some(t), _) => Outgoing::File(msg, t),
+                    (None, Some(head)) => Outgoing::Sealed(head, msg),
+                    (None, None) => Outgoing::Msg(msg),
                 });
                 // Only now may their final responses follow (MS-SMB2 3.3.4.2).
                 self.conn.pending.arm(&went_async);
@@ -325,27 +340,30 @@ fn is_control(frame: &[u8]) -> bool {
     next == 0 && matches!(cmd, 0x0000 | 0x0001 | 0x0003 | 0x000C | 0x000D)
 }
 
-/// Writes one message with its 4-byte direct-hosting length prefix in a
-/// single vectored write (no copy of the message to prepend the length);
-/// `extra` more bytes are announced in the length and follow separately.
+/// Writes one message with its 4-byte direct-hosting length prefix (and
+/// any `prefix`, a TRANSFORM_HEADER) in vectored writes, so the message is
+/// never copied to prepend them; `extra` more bytes are announced in the
+/// length and follow separately.
 async fn write_frame(
     wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    prefix: &[u8],
     msg: &[u8],
     extra: usize,
 ) -> std::io::Result<()> {
-    let total = msg.len().saturating_add(extra);
+    let total = prefix.len().saturating_add(msg.len()).saturating_add(extra);
     let len = (total as u32 & 0x00FF_FFFF).to_be_bytes();
-    let mut head: &[u8] = &len;
-    let mut body: &[u8] = msg;
-    while !head.is_empty() || !body.is_empty() {
-        let bufs = [std::io::IoSlice::new(head), std::io::IoSlice::new(body)];
-        let n = wr.write_vectored(&bufs).await?;
+    let mut parts: [&[u8]; 3] = [&len, prefix, msg];
+    while parts.iter().any(|p| !p.is_empty()) {
+        let bufs = parts.map(std::io::IoSlice::new);
+        let mut n = wr.write_vectored(&bufs).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
-        let from_head = n.min(head.len());
-        head = head.get(from_head..).unwrap_or(&[]);
-        body = body.get(n - from_head..).unwrap_or(&[]);
+        for p in parts.iter_mut() {
+            let k = n.min(p.len());
+            *p = p.get(k..).unwrap_or(&[]);
+            n -= k;
+        }
     }
     Ok(())
 }
@@ -358,7 +376,7 @@ async fn write_file_frame(
     head: &[u8],
     tail: &dispatch::FileTail,
 ) -> std::io::Result<()> {
-    write_frame(wr, head, tail.len).await?;
+    write_frame(wr, &[], head, tail.len).await?;
     let Some(h) = tail.open.handle() else {
         return write_zeros(wr, tail.len).await;
     };
@@ -408,11 +426,22 @@ pub fn process_frame(
 ) -> Result<Option<Vec<u8>>, ()> {
     let mut went_async = Vec::new();
     let mut tail = None;
-    let r = process_frame_collect(server, conn, frame, &mut went_async, &mut tail);
+    let mut transform = None;
+    let r = process_frame_collect(
+        server,
+        conn,
+        frame,
+        &mut went_async,
+        &mut tail,
+        &mut transform,
+    );
     conn.pending.arm(&went_async);
     let mut r = r?;
     if let (Some(t), Some(msg)) = (tail, r.as_mut()) {
         t.append_to(msg).map_err(|_| ())?;
+    }
+    if let (Some(head), Some(msg)) = (transform, r.as_mut()) {
+        msg.splice(0..0, head);
     }
     Ok(r)
 }
@@ -426,10 +455,11 @@ pub fn process_frame_collect(
     frame: &mut [u8],
     went_async: &mut Vec<u64>,
     tail: &mut Option<dispatch::FileTail>,
+    transform: &mut Option<[u8; TRANSFORM_HEADER_LEN]>,
 ) -> Result<Option<Vec<u8>>, ()> {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match frame.get(..4) {
         Some([0xFD, b'S', b'M', b'B']) => {
-            crate::encryption::process_encrypted(server, conn, frame, went_async)
+            crate::encryption::process_encrypted(server, conn, frame, went_async, transform)
         }
         Some([0xFF, b'S', b'M', b'B']) => {
             crate::smb2::negotiate::handle_smb1(server, conn, frame).map(Some)
