@@ -2,8 +2,9 @@
 //! (MS-SMB2 3.3.5.19) with the Python `smbprotocol` client against a live
 //! rsmbd: an exclusive lock blocks another open's read; a blocking lock goes
 //! pending and is granted when the holder unlocks; a pending lock is
-//! cancelled; and a CHANGE_NOTIFY reports a file created directly in the
-//! share directory, outside the server.
+//! cancelled; a CHANGE_NOTIFY reports a file created directly in the
+//! share directory, outside the server; and changes made between two
+//! CHANGE_NOTIFY requests are returned by the second at once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -117,6 +118,17 @@ open(marker, "w").close()
 changes = w.wait()
 names = [(c["action"].get_value(), c["file_name"].get_value()) for c in changes]
 check((FileAction.FILE_ACTION_ADDED, "local.txt") in names, "changes %r" % names)
+
+# 5. Changes made while no notify is pending are kept for the open and
+# returned at once by the next request, in order.
+for n in ("b1.txt", "b2.txt"):
+    open_file(n, CreateDisposition.FILE_CREATE).close()
+w = FileSystemWatcher(d)
+w.start(CompletionFilter.FILE_NOTIFY_CHANGE_FILE_NAME)
+changes = w.wait()
+names = [(c["action"].get_value(), c["file_name"].get_value()) for c in changes]
+check(names == [(FileAction.FILE_ACTION_ADDED, "b1.txt"), (FileAction.FILE_ACTION_ADDED, "b2.txt")],
+      "buffered changes %r" % names)
 d.close()
 
 tree.disconnect()
