@@ -538,7 +538,18 @@ fn run_element(
     }
     // File operations run as the Unix identity the user maps to (the share's
     // `force user`/`force group` first), on this thread only, until the handler returns.
-    let _identity = unix_identity(req).map(|id| vfs::become_identity(&id));
+    // Reading an open file descriptor needs no identity (access was checked
+    // when it was opened), nor do commands that touch no file: they skip the
+    // switch and its system calls. WRITE keeps it: the kernel clears set-user-ID
+    // bits on a write only when the writer is not privileged.
+    let needs_identity = !matches!(
+        cmd,
+        Command::READ | Command::FLUSH | Command::LOCK | Command::ECHO | Command::CANCEL
+    );
+    let _identity = needs_identity
+        .then(|| unix_identity(req))
+        .flatten()
+        .map(|id| vfs::become_identity(&id));
     match cmd {
         Command::NEGOTIATE => smb2::negotiate::handle(req, out),
         Command::SESSION_SETUP => smb2::session_setup::handle(req, out),
@@ -592,19 +603,11 @@ pub(crate) fn unix_identity(req: &Request<'_>) -> Option<vfs::Identity> {
         AuthState::Valid(a) => a.unix.clone(),
         _ => None,
     }?;
-    let Some(share) = req.tree.as_ref().and_then(|t| t.share()) else {
+    let Some(tree) = req.tree.as_ref() else {
         return Some(base);
     };
-    let mut id = match &share.config.force_user {
-        Some(u) => vfs::lookup_unix_user(u).unwrap_or(base),
-        None => base,
-    };
-    if let Some(g) = share
-        .config
-        .force_group
-        .as_deref()
-        .and_then(vfs::lookup_unix_group)
-    {
+    let mut id = tree.force_user.clone().unwrap_or(base);
+    if let Some(g) = tree.force_gid {
         id.gid = g;
     }
     Some(id)

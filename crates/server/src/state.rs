@@ -353,6 +353,10 @@ pub struct TreeConnect {
     pub writable: bool,
     /// TreeConnect.EncryptData: requests on this tree must be encrypted.
     pub encrypt_data: bool,
+    /// The share's `force user` account, looked up once at connect.
+    pub force_user: Option<vfs::Identity>,
+    /// The share's `force group`, looked up once at connect.
+    pub force_gid: Option<u32>,
 }
 
 impl TreeConnect {

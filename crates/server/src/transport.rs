@@ -95,20 +95,25 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
             r = read_exactly(&mut rd, &mut frame, len) => if r.is_err() { break },
             _ = shutdown.notified() => break,
         }
-        // Requests that never touch the filesystem are answered here, without
-        // a trip through the blocking pool (it costs more than the work).
-        if is_control(&frame) {
+        // Requests that never touch the filesystem, and small reads whose data
+        // is in the page cache, are answered here, without a trip through the
+        // blocking pool (it costs more than the work).
+        if is_control(&frame) || cached_small_read(&conn, &frame) {
             let mut went_async = Vec::new();
+            let mut tail = None;
             match process_frame_collect(
                 &server,
                 &conn,
                 &mut frame,
                 &mut went_async,
-                &mut None,
+                &mut tail,
                 &mut None,
             ) {
                 Ok(Some(msg)) => {
-                    tx.send(Outgoing::Msg(msg));
+                    tx.send(match tail {
+                        Some(t) => Outgoing::File(msg, t),
+                        None => Outgoing::Msg(msg),
+                    });
                     conn.pending.arm(&went_async);
                 }
                 Ok(None) => conn.pending.arm(&went_async),
@@ -322,6 +327,61 @@ fn is_data(frame: &[u8]) -> bool {
         Some([0xFD, b'S', b'M', b'B']) => true,
         _ => false,
     }
+}
+
+/// Reads up to this size may be answered on the network thread.
+const INLINE_READ_MAX: usize = 64 * 1024;
+
+thread_local! {
+    /// Where `cached_small_read` probes the page cache.
+    static PROBE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A single, uncompounded, unencrypted READ of a regular file of at most
+/// `INLINE_READ_MAX` bytes, all of them in the page cache now: reading them
+/// cannot block (`preadv2` with RWF_NOWAIT says so without waiting).
+fn cached_small_read(conn: &Connection, frame: &[u8]) -> bool {
+    use wire::reader::Reader;
+    let Some([0xFE, b'S', b'M', b'B']) = frame.get(..4) else {
+        return false;
+    };
+    let fields = (|| -> Option<(u16, u32, u64, u32, u64, u64)> {
+        let command = Reader::at(frame, 12).ok()?.u16().ok()?;
+        let next = Reader::at(frame, 20).ok()?.u32().ok()?;
+        let session_id = Reader::at(frame, 40).ok()?.u64().ok()?;
+        // READ request (MS-SMB2 2.2.19): Length at 4, Offset at 8, FileId at 16.
+        let mut r = Reader::at(frame, 64 + 4).ok()?;
+        let length = r.u32().ok()?;
+        let offset = r.u64().ok()?;
+        let _persistent = r.u64().ok()?;
+        let volatile = r.u64().ok()?;
+        Some((command, next, session_id, length, offset, volatile))
+    })();
+    let Some((command, next, session_id, length, offset, volatile)) = fields else {
+        return false;
+    };
+    if command != 0x0008 || next != 0 || length as usize > INLINE_READ_MAX || length == 0 {
+        return false;
+    }
+    let Some(open) = conn.session(session_id).and_then(|s| s.open(volatile)) else {
+        return false;
+    };
+    if open.stream.is_some() || open.is_dir {
+        return false;
+    }
+    let Some(h) = open.handle() else {
+        return false;
+    };
+    PROBE.with(|p| {
+        let mut buf = p.borrow_mut();
+        buf.clear();
+        buf.resize(length as usize, 0);
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        matches!(
+            rustix::io::preadv2(h.as_fd(), &mut iov, offset, rustix::io::ReadWriteFlags::NOWAIT),
+            Ok(n) if n == length as usize
+        )
+    })
 }
 
 /// A single, uncompounded SMB2 request for a command that does no file I/O.

@@ -124,6 +124,11 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
         return Err(Error::Status(NtStatus::ACCESS_DENIED));
     }
     let id = session.new_tree_id();
+    let share_cfg = match &kind {
+        TreeKind::Disk(s) => Some(s.config.clone()),
+        TreeKind::Ipc => None,
+    };
+    let share_cfg = share_cfg.as_ref();
     lock(&session.trees).insert(
         id,
         Arc::new(TreeConnect {
@@ -132,6 +137,14 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             maximal_access: maximal,
             writable,
             encrypt_data,
+            // Account lookups read the system's user database: once per tree
+            // connect, not per request.
+            force_user: share_cfg
+                .and_then(|c| c.force_user.as_deref())
+                .and_then(vfs::lookup_unix_user),
+            force_gid: share_cfg
+                .and_then(|c| c.force_group.as_deref())
+                .and_then(vfs::lookup_unix_group),
         }),
     );
     req.resp_tree_id = id;
