@@ -3,19 +3,18 @@
 //! and 2.1), AES-128-CMAC (3.x), AES-128-GMAC (3.1.1 when negotiated).
 //!
 //! The Signature field (header bytes 48..64) is always treated as zero, as
-//! 3.1.4.1 step 1 and 3.1.5.1 step 2 require, without copying or mutating
-//! the message: HMAC and CMAC are fed the header in three pieces, and GMAC
-//! (whose AEAD interface takes the authenticated data as one slice) is
-//! computed over the message as is and then corrected, see [`gmac_fixup`].
+//! 3.1.4.1 step 1 and 3.1.5.1 step 2 require, without mutating the message
+//! or copying more than its header: HMAC and CMAC are fed the header in
+//! three pieces, and GMAC hashes a 64-byte copy of the header with the field
+//! zeroed, then the body in place (see [`gmac_sign`]).
 
 use aes::cipher::{BlockEncrypt, KeyInit};
 use aes::Aes128;
-use aes_gcm::{AeadInPlace, Aes128Gcm};
 use cmac::{Cmac, Mac};
 use hmac::Hmac;
 use sha2::Sha256;
 
-use crate::gf128;
+use crate::ghash::Ghash;
 
 /// Length of the SMB2 header (MS-SMB2 2.2.1).
 const HEADER_LEN: usize = 64;
@@ -66,15 +65,16 @@ enum Inner {
     Hmac(Box<Hmac<Sha256>>),
     /// CMAC with the AES key schedule and subkeys K1, K2 computed.
     Cmac(Box<Cmac<Aes128>>),
-    /// GMAC: the AES-GCM instance and the powers H^(2^i) of its hash
-    /// subkey, used by [`gmac_fixup`].
+    /// GMAC: the AES key schedule and the GHASH key prepared from H.
     Gmac(Box<GmacKey>),
 }
 
+/// AES-128-GMAC (RFC 4543): GCM with the message as additional data and
+/// no plaintext, computed here from its parts, AES and GHASH.
 #[derive(Clone)]
 struct GmacKey {
-    gcm: Aes128Gcm,
-    h_powers: [u128; gf128::POWERS],
+    aes: Aes128,
+    ghash: Ghash,
 }
 
 /// A signing key with its key schedule prepared once, for signing and
@@ -113,8 +113,8 @@ impl SigningKey {
                 aes.encrypt_block(&mut h);
                 let h = u128::from_be_bytes(h.into());
                 Inner::Gmac(Box::new(GmacKey {
-                    gcm: <Aes128Gcm as KeyInit>::new(key.into()),
-                    h_powers: gf128::power_table(h),
+                    aes,
+                    ghash: Ghash::new(h),
                 }))
             }
         };
@@ -137,7 +137,6 @@ impl SigningKey {
     /// Returns None if `msg` is shorter than 64 bytes.
     pub fn sign(&self, msg: &[u8]) -> Option<[u8; 16]> {
         let head = msg.get(..SIGNATURE_OFFSET)?;
-        let stored = msg.get(SIGNATURE_OFFSET..SIGNATURE_END)?;
         let body = msg.get(HEADER_LEN..)?;
         match &self.inner {
             Inner::Hmac(keyed) => {
@@ -162,7 +161,7 @@ impl SigningKey {
                 mac.update(body);
                 Some(mac.finalize().into_bytes().into())
             }
-            Inner::Gmac(k) => gmac_sign(k, msg, stored),
+            Inner::Gmac(k) => gmac_sign(k, msg),
         }
     }
 
@@ -200,65 +199,25 @@ fn gmac_nonce(msg: &[u8]) -> Option<[u8; 12]> {
     Some(nonce)
 }
 
-/// Messages up to this size are GMAC'd from a zeroed copy on the stack:
-/// for them a copy is cheaper than the field multiplications of
-/// [`gmac_fixup`] (about 75 ns each, up to 5 below 1 KiB); a larger
-/// buffer costs more to initialise than it saves.
-const GMAC_COPY_MAX: usize = 1024;
-
-/// AES-GMAC over the message with the Signature field taken as zero.
-fn gmac_sign(k: &GmacKey, msg: &[u8], stored: &[u8]) -> Option<[u8; 16]> {
+/// AES-GMAC over the message with the Signature field taken as zero
+/// (MS-SMB2 3.1.4.1): GHASH_H(A = message, C = empty) XOR E_K(J0), with
+/// J0 = nonce || 0^31 || 1 for a 96-bit nonce (NIST SP 800-38D 7.1 steps
+/// 2 and 6, RFC 4543 section 3). The header is copied (64 bytes) to zero
+/// the field; the body, a whole number of blocks after it, is hashed in
+/// place.
+fn gmac_sign(k: &GmacKey, msg: &[u8]) -> Option<[u8; 16]> {
     let nonce = gmac_nonce(msg)?;
-    let stored = u128::from_be_bytes(stored.try_into().ok()?);
-    if stored == 0 {
-        // Already zero (the usual case when signing): nothing to correct.
-        return Some(gmac_tag(k, &nonce, msg)?.to_be_bytes());
-    }
-    if msg.len() <= GMAC_COPY_MAX {
-        let mut copy = [0u8; GMAC_COPY_MAX];
-        let copy = copy.get_mut(..msg.len())?;
-        copy.copy_from_slice(msg);
-        copy.get_mut(SIGNATURE_OFFSET..SIGNATURE_END)?.fill(0);
-        return Some(gmac_tag(k, &nonce, copy)?.to_be_bytes());
-    }
-    gmac_sign_by_fixup(k, &nonce, msg, stored)
-}
-
-/// GMAC of the message as it is, corrected for a nonzero Signature field.
-fn gmac_sign_by_fixup(k: &GmacKey, nonce: &[u8; 12], msg: &[u8], stored: u128) -> Option<[u8; 16]> {
-    let tag = gmac_tag(k, nonce, msg)?;
-    Some(gmac_fixup(tag, stored, msg.len(), &k.h_powers)?.to_be_bytes())
-}
-
-/// GMAC is GCM with the message as additional data and no plaintext
-/// (RFC 4543 section 3).
-fn gmac_tag(k: &GmacKey, nonce: &[u8; 12], aad: &[u8]) -> Option<u128> {
-    let tag = k
-        .gcm
-        .encrypt_in_place_detached(nonce.into(), aad, &mut [])
-        .ok()?;
-    Some(u128::from_be_bytes(tag.into()))
-}
-
-/// Turns the GMAC tag of the message as given into the tag of the message
-/// with a zero Signature field.
-///
-/// GHASH is linear: over additional data of m 16-byte blocks (the last one
-/// zero-padded) followed by the length block, block j (0-based) is
-/// multiplied by H^(m + 1 - j). The Signature field is exactly block 3, so
-/// zeroing it changes the tag by `stored * H^(m - 2)`, and the length block
-/// and the encrypted counter block are the same either way. This costs
-/// popcount(m - 2) field multiplications instead of a copy of the message.
-fn gmac_fixup(
-    tag: u128,
-    stored: u128,
-    msg_len: usize,
-    powers: &[u128; gf128::POWERS],
-) -> Option<u128> {
-    let blocks = u64::try_from(msg_len.div_ceil(16)).ok()?;
-    // msg_len >= 64, so blocks >= 4.
-    let exponent = blocks.checked_sub(2)?;
-    Some(tag ^ gf128::mul_by_power(stored, exponent, powers))
+    let mut header = [0u8; HEADER_LEN];
+    header.copy_from_slice(msg.get(..HEADER_LEN)?);
+    header.get_mut(SIGNATURE_OFFSET..SIGNATURE_END)?.fill(0);
+    let body = msg.get(HEADER_LEN..)?;
+    let s = k.ghash.hash_aad(&[&header, body])?;
+    let mut j0 = aes::Block::default();
+    let (iv, counter) = j0.split_at_mut(12);
+    iv.copy_from_slice(&nonce);
+    counter.copy_from_slice(&1u32.to_be_bytes());
+    k.aes.encrypt_block(&mut j0);
+    Some((s ^ u128::from_be_bytes(j0.into())).to_be_bytes())
 }
 
 /// Constant-time equality of a computed signature with the stored one.
