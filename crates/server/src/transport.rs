@@ -58,7 +58,7 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
     let limit = max_frame(&server);
     let shutdown = Arc::new(tokio::sync::Notify::new());
     let lane = Arc::new(Lane::default());
-    let mut head = [0u8; 4];
+    let mut inbuf = InBuf::default();
     'frames: loop {
         if conn.closing.load(Ordering::Acquire) {
             break;
@@ -71,11 +71,17 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
                 _ = shutdown.notified() => break 'frames,
             }
         }
-        tokio::select! {
-            r = rd.read_exact(&mut head) => if r.is_err() { break },
-            _ = shutdown.notified() => break,
+        while inbuf.available().len() < 4 {
+            tokio::select! {
+                r = inbuf.fill(&mut rd) => if r.is_err() { break 'frames },
+                _ = shutdown.notified() => break 'frames,
+            }
         }
-        let [kind, a, b, c] = head;
+        let [kind, a, b, c] = match inbuf.available().get(..4) {
+            Some(&[k, a, b, c]) => [k, a, b, c],
+            _ => break,
+        };
+        inbuf.consume(4);
         let len = (usize::from(a) << 16) | (usize::from(b) << 8) | usize::from(c);
         if kind != 0 {
             // NetBIOS session keep-alive (0x85) carries nothing; anything else
@@ -89,11 +95,17 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
             log::debug!("conn {id}: frame of {len} bytes refused");
             break;
         }
-        // Read into spare capacity: a large WRITE is not zero-filled first.
+        // What is already buffered, then the rest straight from the socket
+        // into spare capacity: a large WRITE is not zero-filled first.
         let mut frame = Vec::with_capacity(len);
-        tokio::select! {
-            r = read_exactly(&mut rd, &mut frame, len) => if r.is_err() { break },
-            _ = shutdown.notified() => break,
+        let have = inbuf.available().len().min(len);
+        frame.extend_from_slice(inbuf.available().get(..have).unwrap_or(&[]));
+        inbuf.consume(have);
+        if have < len {
+            tokio::select! {
+                r = read_exactly(&mut rd, &mut frame, len - have) => if r.is_err() { break },
+                _ = shutdown.notified() => break,
+            }
         }
         // Requests that never touch the filesystem, and small reads whose data
         // is in the page cache, are answered here, without a trip through the
@@ -210,6 +222,53 @@ impl Outbox {
         if self.tx.send(msg).is_err() {
             self.backlog.bytes.fetch_sub(n, Ordering::AcqRel);
         }
+    }
+}
+
+/// Size of the read-ahead buffer of a connection.
+const INBUF_LEN: usize = 16 * 1024;
+
+/// Bytes read from the socket ahead of the frame being parsed: one read
+/// takes the length prefix, a small request and often the requests queued
+/// behind it, instead of a read for each prefix and each frame.
+#[derive(Default)]
+struct InBuf {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl InBuf {
+    fn available(&self) -> &[u8] {
+        self.buf.get(self.start..).unwrap_or(&[])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start = self.start.saturating_add(n);
+        if self.start >= self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+    }
+
+    /// Reads what the socket has, at least one byte.
+    async fn fill(&mut self, rd: &mut tokio::net::tcp::OwnedReadHalf) -> std::io::Result<()> {
+        if self.start > 0 {
+            // Only a partial length prefix or frame head is left: a short move.
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        if self.buf.capacity() == self.buf.len() {
+            self.buf.reserve(INBUF_LEN);
+        }
+        let spare = self.buf.capacity() - self.buf.len();
+        let n = (&mut *rd)
+            .take(spare as u64)
+            .read_buf(&mut self.buf)
+            .await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(())
     }
 }
 
