@@ -4,7 +4,8 @@
 //! pending and is granted when the holder unlocks; a pending lock is
 //! cancelled; a CHANGE_NOTIFY reports a file created directly in the
 //! share directory, outside the server; and changes made between two
-//! CHANGE_NOTIFY requests are returned by the second at once.
+//! CHANGE_NOTIFY requests are returned by the second at once; a WATCH_TREE
+//! notify reports a file created on disk in a subdirectory.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -27,6 +28,7 @@ from smbprotocol.change_notify import FileSystemWatcher, CompletionFilter, FileA
 
 port = int(sys.argv[1])
 marker = sys.argv[2]
+share_dir = sys.argv[3]
 ACC = FilePipePrinterAccessMask.GENERIC_READ | FilePipePrinterAccessMask.GENERIC_WRITE
 SHARE = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | ShareAccess.FILE_SHARE_DELETE
 PENDING = 0x00000103
@@ -131,6 +133,22 @@ check(names == [(FileAction.FILE_ACTION_ADDED, "b1.txt"), (FileAction.FILE_ACTIO
       "buffered changes %r" % names)
 d.close()
 
+# 6. A WATCH_TREE notify sees a file created on disk in a subdirectory,
+# also one made after the watch started.
+os.mkdir(os.path.join(share_dir, "deep"))
+d = Open(tree, "")
+d.create(ImpersonationLevel.Impersonation,
+         DirectoryAccessMask.FILE_LIST_DIRECTORY | DirectoryAccessMask.FILE_READ_ATTRIBUTES,
+         0, SHARE, CreateDisposition.FILE_OPEN, CreateOptions.FILE_DIRECTORY_FILE)
+w = FileSystemWatcher(d)
+w.start(CompletionFilter.FILE_NOTIFY_CHANGE_FILE_NAME, flags=0x0001)
+check(wait_pending(w._request), "the tree notify did not go pending")
+open(os.path.join(share_dir, "deep", "inner.txt"), "w").close()
+changes = w.wait()
+names = [(c["action"].get_value(), c["file_name"].get_value()) for c in changes]
+check((FileAction.FILE_ACTION_ADDED, "deep\\inner.txt") in names, "tree changes %r" % names)
+d.close()
+
 tree.disconnect()
 sess.disconnect()
 conn.disconnect(True)
@@ -145,6 +163,7 @@ fn blocking_locks_and_outside_change_notify() {
     std::fs::write(&script, SCRIPT).unwrap();
     let marker = srv.dir().join("notify-armed");
     let share = srv.share_path("test");
+    let share_arg = share.clone();
     // Once the notify is pending, a file appears in the share behind the server's back.
     let writer = {
         let marker = marker.clone();
@@ -164,6 +183,7 @@ fn blocking_locks_and_outside_change_notify() {
     c.arg(&script)
         .arg(srv.port.to_string())
         .arg(&marker)
+        .arg(&share_arg)
         .current_dir(srv.dir())
         .stdin(Stdio::null());
     let out = run_with_timeout(c, Duration::from_secs(120));

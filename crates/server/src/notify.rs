@@ -10,10 +10,13 @@
 //!
 //! Changes made through this server (create, delete on close, rename, set
 //! info) are reported by the handlers; name changes made directly on disk
-//! come from the kernel (`crate::inotify`) for the subscribed directory.
+//! come from the kernel (`crate::inotify`): a watch on the subscribed
+//! directory and, for WATCH_TREE, on the directories below it (at most
+//! `MAX_TREE_WATCHES` per subscription, within the per-connection bound),
+//! including directories created later.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use wire::dir::{encode_buffer_response, encode_notify_information, notify_action, notify_filter};
@@ -27,6 +30,9 @@ use crate::state::lock;
 /// the directory instead (Windows keeps a similar bound).
 const MAX_BUFFERED: usize = 1024;
 
+/// Kernel watches one WATCH_TREE subscription may hold below its directory.
+const MAX_TREE_WATCHES: usize = 128;
+
 /// What the first CHANGE_NOTIFY on an open asks for.
 pub struct Subscription {
     /// Name of the share the directory is in.
@@ -37,8 +43,10 @@ pub struct Subscription {
     pub filter: u32,
     /// The client's OutputBufferLength: buffered changes beyond it overflow.
     pub max_out: u32,
-    /// The kernel watch on the directory, released with the subscription.
-    pub kernel: Option<WatchRef>,
+    /// The connection, whose kernel watches are bounded.
+    pub conn: usize,
+    /// The share's root directory on disk.
+    pub root: PathBuf,
 }
 
 struct Waiter {
@@ -58,7 +66,10 @@ struct Sub {
     buffered_len: usize,
     overflowed: bool,
     waiting: VecDeque<Waiter>,
-    _kernel: Option<WatchRef>,
+    conn: usize,
+    root: PathBuf,
+    /// Kernel watches on the directory (first) and, for WATCH_TREE, below it.
+    kernel: Vec<WatchRef>,
 }
 
 type Subs = Arc<Mutex<HashMap<u64, Sub>>>;
@@ -69,7 +80,7 @@ type Subs = Arc<Mutex<HashMap<u64, Sub>>>;
 pub struct NotifyTable {
     subs: Subs,
     /// Started with the first kernel watch; None if the kernel refused.
-    inotify: OnceLock<Option<Arc<Inotify>>>,
+    inotify: Arc<OnceLock<Option<Arc<Inotify>>>>,
 }
 
 /// Removes one waiting request of an open (its cancel hook).
@@ -96,6 +107,18 @@ impl NotifyTable {
 
     /// Subscribes an open; an existing subscription is kept unchanged.
     pub fn subscribe(&self, file: u64, s: Subscription) {
+        if self.is_subscribed(file) {
+            return;
+        }
+        let mut kernel = Vec::new();
+        if let Some(ino) = self.inotify() {
+            if let Some(w) = ino.watch(s.conn, &s.share, &s.dir, &s.root.join(&s.dir)) {
+                kernel.push(w);
+                if s.recursive {
+                    watch_below(&ino, &mut kernel, s.conn, &s.share, &s.root, &s.dir);
+                }
+            }
+        }
         lock(&self.subs).entry(file).or_insert(Sub {
             share: s.share,
             dir: s.dir,
@@ -106,7 +129,9 @@ impl NotifyTable {
             buffered_len: 0,
             overflowed: false,
             waiting: VecDeque::new(),
-            _kernel: s.kernel,
+            conn: s.conn,
+            root: s.root,
+            kernel,
         });
     }
 
@@ -183,21 +208,22 @@ impl NotifyTable {
         self.len() == 0
     }
 
-    /// A kernel watch on directory `abs` (share `share`, share-relative
-    /// `rel`) for connection `conn`, so outside changes are seen; None when
-    /// inotify is unavailable or a limit is reached.
-    pub fn kernel_watch(
-        &self,
-        conn: usize,
-        share: &str,
-        rel: &str,
-        abs: &Path,
-    ) -> Option<WatchRef> {
+    /// The server's inotify instance, started on first use; None when the
+    /// kernel refuses (outside changes are then not seen).
+    fn inotify(&self) -> Option<Arc<Inotify>> {
         let ino = self.inotify.get_or_init(|| {
             let subs = self.subs.clone();
+            let cell = self.inotify.clone();
             let sink: crate::inotify::Sink = Box::new(move |e| match e {
                 Some((share, is_dir, action, path)) => {
-                    report_to(&subs, share, name_filter(is_dir), &[(action, path)])
+                    let ino = cell.get().and_then(|i| i.clone());
+                    report_to(
+                        &subs,
+                        ino.as_ref(),
+                        share,
+                        name_filter(is_dir),
+                        &[(action, path)],
+                    )
                 }
                 None => overflow_all(&subs),
             });
@@ -209,19 +235,26 @@ impl NotifyTable {
                 }
             }
         });
-        ino.as_ref()?.watch(conn, share, rel, abs)
+        ino.clone()
     }
 
     /// Reports name changes to entries of one directory (`changes` holds
     /// (action, share-relative path), all with the same parent), as
     /// FILE_NAME or DIR_NAME changes.
     pub fn report(&self, share: &str, is_dir: bool, changes: &[(u32, &str)]) {
-        if let Some(Some(ino)) = self.inotify.get() {
+        let ino = self.inotify.get().and_then(|i| i.clone());
+        if let Some(ino) = &ino {
             for (_, p) in changes {
                 ino.note_own(share, p);
             }
         }
-        report_to(&self.subs, share, name_filter(is_dir), changes);
+        report_to(
+            &self.subs,
+            ino.as_ref(),
+            share,
+            name_filter(is_dir),
+            changes,
+        );
     }
 
     /// Reports that an entry changed in a way `filter` (notify_filter bits)
@@ -233,10 +266,52 @@ impl NotifyTable {
         }
         report_to(
             &self.subs,
+            None,
             share,
             filter,
             &[(notify_action::MODIFIED, path)],
         );
+    }
+}
+
+/// Adds kernel watches on the directories below `dir`, breadth first,
+/// until `MAX_TREE_WATCHES` or the connection's bound. Symbolic links are
+/// not followed.
+fn watch_below(
+    ino: &Arc<Inotify>,
+    kernel: &mut Vec<WatchRef>,
+    conn: usize,
+    share: &str,
+    root: &Path,
+    dir: &str,
+) {
+    let mut queue = VecDeque::from([dir.to_string()]);
+    while let Some(rel) = queue.pop_front() {
+        let Ok(entries) = std::fs::read_dir(root.join(&rel)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if kernel.len() >= MAX_TREE_WATCHES {
+                return;
+            }
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let Some(name) = e.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            let sub = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            match ino.watch(conn, share, &sub, &root.join(&sub)) {
+                Some(w) => kernel.push(w),
+                // The connection's bound is reached.
+                None => return,
+            }
+            queue.push_back(sub);
+        }
     }
 }
 
@@ -310,7 +385,13 @@ fn overflow_all(subs: &Subs) {
     }
 }
 
-fn report_to(subs: &Subs, share: &str, filter: u32, changes: &[(u32, &str)]) {
+fn report_to(
+    subs: &Subs,
+    ino: Option<&Arc<Inotify>>,
+    share: &str,
+    filter: u32,
+    changes: &[(u32, &str)],
+) {
     let Some((_, first)) = changes.first() else {
         return;
     };
@@ -319,7 +400,24 @@ fn report_to(subs: &Subs, share: &str, filter: u32, changes: &[(u32, &str)]) {
     {
         let mut subs = lock(subs);
         for s in subs.values_mut() {
-            if s.share != share || s.filter & filter == 0 || !covers(s, parent) {
+            if s.share != share || !covers(s, parent) {
+                continue;
+            }
+            // A directory that appears below a WATCH_TREE subscription is
+            // watched too, so changes made on disk inside it are seen.
+            if let (Some(ino), true, true) = (ino, s.recursive, filter == notify_filter::DIR_NAME) {
+                for (a, p) in changes {
+                    if matches!(*a, notify_action::ADDED | notify_action::RENAMED_NEW_NAME)
+                        && s.kernel.len() < MAX_TREE_WATCHES
+                        && !s.kernel.is_empty()
+                    {
+                        if let Some(w) = ino.watch(s.conn, &s.share, p, &s.root.join(p)) {
+                            s.kernel.push(w);
+                        }
+                    }
+                }
+            }
+            if s.filter & filter == 0 {
                 continue;
             }
             let entries: Vec<(u32, String)> = changes
@@ -415,7 +513,8 @@ mod tests {
             recursive,
             filter,
             max_out,
-            kernel: None,
+            conn: 0,
+            root: PathBuf::from("/nonexistent-share-root"),
         }
     }
 

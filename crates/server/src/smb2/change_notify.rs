@@ -35,14 +35,8 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
     if !notify.is_subscribed(file) {
         let share = share_entry.config.name.clone();
         let dir = open.path();
-        // Outside changes come from a kernel watch, bounded per connection.
+        // Outside changes come from kernel watches, bounded per connection.
         let conn_id = req.conn as *const _ as usize;
-        let kernel = notify.kernel_watch(
-            conn_id,
-            &share,
-            &dir,
-            &share_entry.fs.root_path().join(&dir),
-        );
         notify.subscribe(
             file,
             Subscription {
@@ -51,7 +45,8 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
                 recursive: r.flags & WATCH_TREE != 0,
                 filter: r.completion_filter,
                 max_out: r.output_buffer_length,
-                kernel,
+                conn: conn_id,
+                root: share_entry.fs.root_path().to_path_buf(),
             },
         );
     }
