@@ -505,11 +505,14 @@ fn run_element(
         }
     }
     // Signature (3.3.5.2.4); an encrypted message needs none. A session that
-    // must encrypt refuses plain requests (3.3.5.2.9).
+    // must encrypt refuses plain requests (3.3.5.2.9), a re-authenticating
+    // SESSION_SETUP included: a plain one would let anyone on the path
+    // replace the session's user. An unsigned re-authentication is accepted
+    // (clients send them; Samba accepts them): it cannot change the keys.
     if let Some(session) = &req.session {
         let st = lock(&session.state);
         if let AuthState::Valid(a) = &*st {
-            if req.encrypted.is_none() && a.encrypt_data && cmd != Command::SESSION_SETUP {
+            if req.encrypted.is_none() && a.encrypt_data {
                 return Err(Error::Status(NtStatus::ACCESS_DENIED));
             }
             if let (Some(key), None) = (&a.signing_key, req.encrypted) {

@@ -161,6 +161,7 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
                 flags |= SESSION_FLAG_ENCRYPT_DATA;
             }
             let unix = unix_identity(server, &identity, &user_name);
+            let mut reauth_keep = None;
             log::info!(
                 "conn {} ({}): session {:#x} logged on as {:?}",
                 req.conn.id,
@@ -175,14 +176,36 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             if !reauth && r.previous_session_id != 0 && r.previous_session_id != session.id {
                 end_previous_session(req, session.id, r.previous_session_id, &identity);
             }
+            // MS-SMB2 3.3.5.5.3: re-authentication changes the session's user,
+            // never its keys (the client keeps using the ones it has).
+            if reauth {
+                let st = lock(&session.state);
+                if let AuthState::Valid(old) = &*st {
+                    signing_key = old.signing_key.clone();
+                    session_crypto = old.crypto.clone();
+                    flags &= !SESSION_FLAG_ENCRYPT_DATA;
+                    if old.encrypt_data {
+                        flags |= SESSION_FLAG_ENCRYPT_DATA;
+                    }
+                    reauth_keep = Some((old.session_key, old.signing_required, old.encrypt_data));
+                }
+            }
             let has_key = signing_key.is_some();
+            let (session_key, signing_required, encrypt_data) = match reauth_keep {
+                Some(k) => k,
+                None => (
+                    session_key.unwrap_or([0; 16]),
+                    signing_required && has_key,
+                    encrypt_data,
+                ),
+            };
             *lock(&session.state) = AuthState::Valid(Box::new(SessionAuth {
                 identity,
                 unix,
                 user_name,
                 signing_key,
-                session_key: session_key.unwrap_or([0; 16]),
-                signing_required: signing_required && has_key,
+                session_key,
+                signing_required,
                 crypto: session_crypto,
                 encrypt_data,
             }));
