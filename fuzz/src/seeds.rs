@@ -31,6 +31,7 @@ pub fn all() -> Vec<Seed> {
     v.push(("server_frame", "ipc_session", server_ipc_session()));
     v.push(("server_frame", "smb311_session", server_smb311()));
     v.push(("server_frame", "smb1_upgrade", server_smb1_upgrade()));
+    v.extend(transform());
     v
 }
 
@@ -533,6 +534,172 @@ pub fn server_smb1_upgrade() -> Vec<u8> {
     encode_records(&r)
 }
 
+/// Seeds of `transform`: the setup byte, then records (see
+/// [`crate::transform_harness`]).
+fn transform() -> Vec<Seed> {
+    vec![
+        ("transform", "echo", transform_echo()),
+        (
+            "transform",
+            "echo_tag_flipped",
+            transform_echo_tag_flipped(),
+        ),
+        (
+            "transform",
+            "echo_other_session",
+            transform_echo_other_session(),
+        ),
+        ("transform", "create_close", transform_create_close()),
+        ("transform", "read", transform_read()),
+        ("transform", "plain_refused", transform_plain_refused()),
+        ("transform", "smb302_echo", transform_smb302_echo()),
+        (
+            "transform",
+            "plain_reauth_guest",
+            transform_plain_reauth_guest(),
+        ),
+        ("transform", "raw_garbage", transform_raw_garbage()),
+    ]
+}
+
+/// A `transform` input: the setup byte, then the records.
+pub fn transform_input(setup: u8, recs: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let mut v = vec![setup];
+    v.extend_from_slice(&encode_records(recs));
+    v
+}
+
+/// An encrypted record with every patch, its envelope spoiled by `mutation`
+/// (with argument `arg`) when that is not 0.
+fn sealed(mutation: u8, arg: u8, h: Hdr, body: Vec<u8>) -> (u8, Vec<u8>) {
+    use crate::transform_harness::ENCRYPT;
+    let mut data = Vec::new();
+    if mutation != 0 {
+        data.push(arg);
+    }
+    data.extend_from_slice(&message(h, &body));
+    (ENCRYPT | PATCH_ALL | mutation, data)
+}
+
+fn sealed_echo() -> (u8, Vec<u8>) {
+    sealed(0, 0, h(cmd::ECHO), msg::empty_body())
+}
+
+/// AES-128-GCM on 3.1.1: an encrypted ECHO.
+pub fn transform_echo() -> Vec<u8> {
+    transform_input(1, &[sealed_echo()])
+}
+
+/// An encrypted ECHO, then one whose tag has bit 5 flipped (which must end
+/// the connection), then one that must never be sent.
+pub fn transform_echo_tag_flipped() -> Vec<u8> {
+    use crate::transform_harness::MUT_FLIP_TAG;
+    transform_input(
+        1,
+        &[
+            sealed_echo(),
+            sealed(MUT_FLIP_TAG, 5, h(cmd::ECHO), msg::empty_body()),
+            sealed_echo(),
+        ],
+    )
+}
+
+/// AES-256-CCM: an ECHO sealed with the other connection's session and keys.
+pub fn transform_echo_other_session() -> Vec<u8> {
+    use crate::transform_harness::MUT_SESSION;
+    transform_input(
+        2,
+        &[
+            sealed_echo(),
+            sealed(MUT_SESSION, 0, h(cmd::ECHO), msg::empty_body()),
+        ],
+    )
+}
+
+/// AES-128-CCM: CREATE and a related CLOSE in one encrypted compound.
+pub fn transform_create_close() -> Vec<u8> {
+    let inner = msg::compound(&[
+        message(
+            h(cmd::CREATE),
+            &msg::create_body("sealed.txt", 0x0012_019F, 3, 0x40, &[]),
+        ),
+        message(related(cmd::CLOSE), &msg::close_body(&RELATED)),
+    ]);
+    use crate::transform_harness::ENCRYPT;
+    transform_input(0, &[(ENCRYPT | PATCH_ALL, inner)])
+}
+
+/// AES-256-GCM on a share that asks for encryption: CREATE, WRITE, READ,
+/// CLOSE, each encrypted.
+pub fn transform_read() -> Vec<u8> {
+    use crate::transform_harness::SETUP_SHARE_ENCRYPT;
+    transform_input(
+        3 | SETUP_SHARE_ENCRYPT,
+        &[
+            sealed(
+                0,
+                0,
+                h(cmd::CREATE),
+                msg::create_body("sealed.txt", 0x0012_019F, 3, 0x40, &[]),
+            ),
+            sealed(0, 0, h(cmd::WRITE), msg::write_body(&FID, 0, FILE_DATA)),
+            sealed(0, 0, h(cmd::READ), msg::read_body(&FID, 0, 11)),
+            sealed(0, 0, h(cmd::CLOSE), msg::close_body(&FID)),
+        ],
+    )
+}
+
+/// A plain CREATE on the session that must encrypt (refused), then an
+/// encrypted ECHO.
+pub fn transform_plain_refused() -> Vec<u8> {
+    transform_input(
+        1,
+        &[
+            rec(
+                h(cmd::CREATE),
+                msg::create_body("plain.txt", 0x0012_019F, 3, 0x40, &[]),
+            ),
+            sealed_echo(),
+        ],
+    )
+}
+
+/// A plain re-authentication of the session that must encrypt (a guest
+/// logon with raw NTLMSSP), then a plain CREATE and an encrypted ECHO.
+pub fn transform_plain_reauth_guest() -> Vec<u8> {
+    transform_input(
+        1,
+        &[
+            rec(
+                h(cmd::SESSION_SETUP),
+                msg::session_setup_body(&msg::ntlm_negotiate()),
+            ),
+            rec(
+                h(cmd::SESSION_SETUP),
+                msg::session_setup_body(&msg::ntlm_authenticate("guest")),
+            ),
+            rec(
+                h(cmd::CREATE),
+                msg::create_body("plain.txt", 0x0012_019F, 3, 0x40, &[]),
+            ),
+            sealed_echo(),
+        ],
+    )
+}
+
+/// 3.0.2 (AES-128-CCM, no negotiate contexts): an encrypted ECHO.
+pub fn transform_smb302_echo() -> Vec<u8> {
+    use crate::transform_harness::SETUP_SMB302;
+    transform_input(SETUP_SMB302, &[sealed_echo()])
+}
+
+/// A raw frame that starts like a transform and is garbage after it.
+pub fn transform_raw_garbage() -> Vec<u8> {
+    let mut frame = vec![0xFD, b'S', b'M', b'B'];
+    frame.extend((0u8..96).map(|i| i.wrapping_mul(37) ^ 0x5A));
+    transform_input(0, &[(0, frame)])
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -551,6 +718,7 @@ mod tests {
                 "ntlmssp_spnego" => targets::ntlmssp_spnego,
                 "ndr_rpc" => targets::ndr_rpc,
                 "server_frame" => targets::server_frame,
+                "transform" => crate::transform_harness::target,
                 other => panic!("seed for unknown target {other}"),
             };
             eprintln!("{target}/{name}");

@@ -45,11 +45,11 @@ pub struct Outcome {
 
 /// Ids learnt from responses, used to patch later frames.
 #[derive(Debug, Default, Clone, Copy)]
-struct Track {
-    session_id: u64,
-    tree_id: u32,
-    file_id: Option<[u8; 16]>,
-    next_message_id: u64,
+pub(crate) struct Track {
+    pub(crate) session_id: u64,
+    pub(crate) tree_id: u32,
+    pub(crate) file_id: Option<[u8; 16]>,
+    pub(crate) next_message_id: u64,
 }
 
 /// A scratch share directory and the configuration that serves it.
@@ -143,7 +143,7 @@ impl Harness {
     }
 
     /// Empties the share so every input starts from the same state.
-    fn clear_share(&self) {
+    pub(crate) fn clear_share(&self) {
         let Ok(rd) = std::fs::read_dir(&self.share_dir) else {
             return;
         };
@@ -197,17 +197,17 @@ fn file_id_offset(command: u16) -> Option<usize> {
     }
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn u16_at(b: &[u8], at: usize) -> Option<u16> {
     let s = b.get(at..at.checked_add(2)?)?;
     Some(u16::from_le_bytes(s.try_into().ok()?))
 }
 
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     let s = b.get(at..at.checked_add(4)?)?;
     Some(u32::from_le_bytes(s.try_into().ok()?))
 }
 
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+pub(crate) fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     let s = b.get(at..at.checked_add(8)?)?;
     Some(u64::from_le_bytes(s.try_into().ok()?))
 }
@@ -234,7 +234,7 @@ fn elements(frame: &[u8]) -> Vec<usize> {
     out
 }
 
-fn patch(frame: &mut [u8], control: u8, t: &mut Track) {
+pub(crate) fn patch(frame: &mut [u8], control: u8, t: &mut Track) {
     if control & PATCH_ALL == 0 {
         return;
     }
@@ -265,7 +265,7 @@ fn patch(frame: &mut [u8], control: u8, t: &mut Track) {
 }
 
 /// Notes the ids a response hands out.
-fn learn(resp: &[u8], t: &mut Track) {
+pub(crate) fn learn(resp: &[u8], t: &mut Track) {
     for at in elements(resp) {
         let (Some(cmd), Some(status), Some(mid), Some(sid)) = (
             u16_at(resp, at + 12),
