@@ -406,6 +406,10 @@ pub struct Open {
     pub dir: Mutex<Option<DirState>>,
     /// Set once the open is closed, so work that raced with CLOSE stops.
     pub closed: AtomicBool,
+    /// Held around each WRITE: concurrent writes to one file would contend on
+    /// the kernel's inode lock, which spins while the holder copies a
+    /// megabyte; waiting here sleeps instead.
+    pub write_gate: Mutex<()>,
 }
 
 impl Open {

@@ -282,6 +282,7 @@ fn open_pipe(
         mode: AtomicU32::new(0),
         dir: Mutex::new(None),
         closed: AtomicBool::new(false),
+        write_gate: std::sync::Mutex::new(()),
     };
     let open = register(req, open)?;
     let info = NetworkOpenInfo {
@@ -594,6 +595,7 @@ fn open_disk(
         ),
         dir: Mutex::new(None),
         closed: AtomicBool::new(false),
+        write_gate: std::sync::Mutex::new(()),
     };
     let open = register(req, open)?;
     Ok(Some((open, create_action, meta.network_open_info())))

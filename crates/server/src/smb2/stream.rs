@@ -203,6 +203,7 @@ pub fn open_stream(
         mode: AtomicU32::new(0),
         dir: Mutex::new(None),
         closed: AtomicBool::new(false),
+        write_gate: std::sync::Mutex::new(()),
     };
     let open = register(req, open)?;
     Ok((open, create_action, info))

@@ -78,6 +78,7 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
                 super::stream::write_data(&open, &data)?;
                 r.data.len()
             } else {
+                let _gate = crate::state::lock(&open.write_gate);
                 h.write_at(r.data, offset).map_err(errno::to_status)?
             };
             let through = r.flags & WRITEFLAG_WRITE_THROUGH != 0
