@@ -18,6 +18,46 @@ pub struct DirEntry {
     pub ino: u64,
 }
 
+thread_local! {
+    /// The `getdents64` buffer of `find_name`, kept between calls.
+    static FIND_BUF: std::cell::RefCell<Vec<MaybeUninit<u8>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The first entry of directory `dir` (which may be an `O_PATH` fd) whose raw
+/// name satisfies `matches`, read a kernel buffer at a time without building
+/// an entry per name: a case-insensitive lookup that misses reads the whole
+/// directory, so this loop is the cost of creating a file in a large one.
+pub(crate) fn find_name<Fd: AsFd>(
+    dir: Fd,
+    mut matches: impl FnMut(&[u8]) -> bool,
+) -> Result<Option<String>> {
+    let fd = rustix::fs::openat(
+        dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    FIND_BUF.with(|b| {
+        let mut buf = b.borrow_mut();
+        if buf.is_empty() {
+            buf.resize(BUF_SIZE, MaybeUninit::uninit());
+        }
+        let mut raw = RawDir::new(&fd, &mut buf[..]);
+        while let Some(entry) = raw.next() {
+            let entry = entry?;
+            let bytes = entry.file_name().to_bytes();
+            if bytes == b"." || bytes == b".." || !matches(bytes) {
+                continue;
+            }
+            if let Ok(name) = std::str::from_utf8(bytes) {
+                return Ok(Some(name.to_owned()));
+            }
+        }
+        Ok(None)
+    })
+}
+
 /// A streaming, rewindable cursor over a directory's entries.
 pub struct DirCursor {
     fd: OwnedFd,

@@ -9,7 +9,6 @@
 //! compared case-insensitively unless the open asks otherwise) on a case-sensitive
 //! filesystem.
 
-use crate::dir::DirCursor;
 use crate::handle::Handle;
 use crate::stat::{fs_stats, statx_at, FsStats, Stat};
 use crate::Result;
@@ -456,13 +455,15 @@ fn find_entry(dir: BorrowedFd<'_>, comp: &str) -> Result<Option<String>> {
     if !has_case(comp) {
         return Ok(None);
     }
-    let mut cursor = DirCursor::open(dir)?;
-    while let Some(e) = cursor.next_entry()? {
-        if eq_ignore_case(&e.name, comp) {
-            return Ok(Some(e.name));
+    let ascii = comp.is_ascii();
+    crate::dir::find_name(dir, |name| {
+        if ascii && name.is_ascii() {
+            // Plain ASCII folds byte for byte; no allocation, no decoding.
+            return name.eq_ignore_ascii_case(comp.as_bytes());
         }
-    }
-    Ok(None)
+        // Other names fold by Unicode rules (a Kelvin sign matches "k").
+        std::str::from_utf8(name).is_ok_and(|n| eq_ignore_case(n, comp))
+    })
 }
 
 /// Whether `user.*` xattrs work under the root: a read of a missing attribute gives

@@ -190,6 +190,7 @@ fn case_insensitive_lookup() {
     std::fs::write(s.join("Docs/README"), b"upper").unwrap();
     std::fs::write(s.join("Straße.txt"), b"").unwrap();
     std::fs::write(s.join("plain"), b"").unwrap();
+    std::fs::write(s.join("kelvin"), b"").unwrap();
 
     let l = f.share.lookup("docs/reports 2024/summary.txt").unwrap();
     assert_eq!(
@@ -205,6 +206,17 @@ fn case_insensitive_lookup() {
     // Unicode lower-case comparison.
     assert!(!f.share.lookup("STRASSE.txt").unwrap().exists);
     assert_eq!(f.share.lookup("straße.TXT").unwrap().path, "Straße.txt");
+    // A non-ASCII name can fold to an ASCII one: KELVIN SIGN lower-cases to 'k'.
+    assert_eq!(f.share.lookup("\u{212A}ELVIN").unwrap().path, "kelvin");
+    // Many entries: the miss scans them all, the hit finds the one.
+    for i in 0..500 {
+        std::fs::write(s.join(format!("Docs/Entry{i:03}.dat")), b"").unwrap();
+    }
+    assert_eq!(
+        f.share.lookup("docs/ENTRY499.DAT").unwrap().path,
+        "Docs/Entry499.dat"
+    );
+    assert!(!f.share.lookup("docs/entry500.dat").unwrap().exists);
     // A missing last component keeps the caller's case, under the real-case parents.
     assert_eq!(
         f.share.lookup("DOCS/REPORTS 2024/New File.txt").unwrap(),
