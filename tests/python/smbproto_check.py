@@ -15,6 +15,9 @@ Tests:
   sparse-eof  set end-of-file of sparse.bin to 10 GiB (the caller checks blocks)
   set-times   set creation time 2001-09-09 01:46:40 UTC and attributes
               HIDDEN|SYSTEM on --file (for the DOS attribute xattr check)
+  races       clients on their own connections rename, read, create and
+              delete the same names at once: only the statuses Windows
+              gives for such races, and no file lost or duplicated
 
 Exit status 0 when every check passed; a failed check raises with a message.
 """
@@ -366,11 +369,139 @@ def test_set_times(args):
         c.close()
 
 
+def test_races(args):
+    """Concurrent renames, reads, creates and deletes of the same names (the
+    rename/unlink races ksmbd has had): each operation ends with a status a
+    Windows server gives for the race, the server keeps answering, and every
+    file ends up exactly once with its content intact."""
+    import random
+    import threading
+    import time
+
+    share = os.path.join(args.dir, args.share)
+    NAME_COLLISION = 0xC0000035
+    DELETE_PENDING = 0xC0000056
+    files = 6
+    setup = Client(args)
+    for i in range(files):
+        f, _ = setup.open("r%d.a" % i, disposition=CreateDisposition.FILE_CREATE)
+        write_all(setup, f, b"content-%d" % i, 0)
+        f.close()
+    setup.close()
+
+    failures = []
+    counts = {"rename": 0, "read": 0, "churn": 0}
+    lock = threading.Lock()
+    stop = time.time() + 4.0
+
+    def fail(msg):
+        with lock:
+            failures.append(msg)
+
+    def count(kind):
+        with lock:
+            counts[kind] += 1
+
+    def renamer(seed):
+        # Moves r<i> between its two names, never replacing: at any moment
+        # exactly one of r<i>.a and r<i>.b exists.
+        rnd = random.Random(seed)
+        c = Client(args)
+        try:
+            while time.time() < stop:
+                i = rnd.randrange(files)
+                src, dst = rnd.choice([("a", "b"), ("b", "a")])
+                try:
+                    f, _ = c.open("r%d.%s" % (i, src),
+                                  access=FilePipePrinterAccessMask.DELETE
+                                  | FilePipePrinterAccessMask.FILE_READ_ATTRIBUTES,
+                                  disposition=CreateDisposition.FILE_OPEN)
+                except SMBResponseException as e:
+                    if e.status not in (STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SHARING_VIOLATION):
+                        fail("open for rename: %x" % e.status)
+                    continue
+                ren = FileRenameInformation()
+                ren["replace_if_exists"] = False
+                ren["file_name"] = ("r%d.%s" % (i, dst)).encode("utf-16-le")
+                st = status_of(lambda: c.set_info(f, ren))
+                if st not in (None, NAME_COLLISION, STATUS_SHARING_VIOLATION, STATUS_OBJECT_NAME_NOT_FOUND):
+                    fail("rename: %x" % st)
+                if st is None:
+                    count("rename")
+                f.close()
+        finally:
+            c.close()
+
+    def reader(seed):
+        # Opens whichever name the file has now; what it reads is whole.
+        rnd = random.Random(seed)
+        c = Client(args)
+        try:
+            while time.time() < stop:
+                i = rnd.randrange(files)
+                name = "r%d.%s" % (i, rnd.choice("ab"))
+                try:
+                    f, _ = c.open(name, access=FilePipePrinterAccessMask.GENERIC_READ,
+                                  disposition=CreateDisposition.FILE_OPEN)
+                except SMBResponseException as e:
+                    if e.status not in (STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SHARING_VIOLATION):
+                        fail("open for read: %x" % e.status)
+                    continue
+                data = f.read(0, 64)
+                f.close()
+                if data != b"content-%d" % i:
+                    fail("%s read %r" % (name, data))
+                count("read")
+        finally:
+            c.close()
+
+    def churner(seed):
+        # Creates scratch files deleted on close while others open them.
+        rnd = random.Random(seed)
+        c = Client(args)
+        try:
+            while time.time() < stop:
+                name = "t%d.tmp" % rnd.randrange(3)
+                try:
+                    f, _ = c.open(name, access=ALL_ACCESS | FilePipePrinterAccessMask.DELETE,
+                                  disposition=CreateDisposition.FILE_OPEN_IF,
+                                  options=CreateOptions.FILE_NON_DIRECTORY_FILE
+                                  | CreateOptions.FILE_DELETE_ON_CLOSE)
+                except SMBResponseException as e:
+                    if e.status not in (DELETE_PENDING, STATUS_SHARING_VIOLATION,
+                                        STATUS_OBJECT_NAME_NOT_FOUND):
+                        fail("churn open: %x" % e.status)
+                    continue
+                f.close()
+                count("churn")
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=fn, args=(k,))
+               for k, fn in enumerate([renamer, renamer, renamer, reader, reader, churner, churner])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check(not failures, "unexpected results: %s" % failures[:10])
+    check(counts["rename"] > 0 and counts["read"] > 0 and counts["churn"] > 0,
+          "the clients did not get through: %r" % counts)
+    names = sorted(os.listdir(share))
+    for i in range(files):
+        present = [n for n in ("r%d.a" % i, "r%d.b" % i) if n in names]
+        check(len(present) == 1, "file %d is now %r" % (i, present))
+        with open(os.path.join(share, present[0]), "rb") as fh:
+            check(fh.read() == b"content-%d" % i, "file %d lost its content" % i)
+    check(not [n for n in names if n.endswith(".tmp")], "scratch files left: %r" % names)
+    print("races: %d renames, %d reads, %d create/delete cycles" % (
+        counts["rename"], counts["read"], counts["churn"]))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--dir", required=True)
-    p.add_argument("--test", required=True, choices=["basic", "dotdot", "sparse-eof", "set-times"])
+    p.add_argument("--test", required=True, choices=["basic", "dotdot", "sparse-eof", "set-times", "races"])
     p.add_argument("--dialect", default="3.1.1", choices=sorted(DIALECTS))
     p.add_argument("--share", default="test")
     p.add_argument("--user", default="alice")
@@ -378,7 +509,7 @@ def main():
     p.add_argument("--file", default="attrs.txt")
     args = p.parse_args()
     fn = {"basic": test_basic, "dotdot": test_dotdot, "sparse-eof": test_sparse_eof,
-          "set-times": test_set_times}[args.test]
+          "set-times": test_set_times, "races": test_races}[args.test]
     try:
         fn(args)
     except Check as e:
