@@ -107,29 +107,13 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
                 _ = shutdown.notified() => break,
             }
         }
+        let head = smb2_command(&frame);
         // Requests that never touch the filesystem, and small reads whose data
         // is in the page cache, are answered here, without a trip through the
         // blocking pool (it costs more than the work).
-        if is_control(&frame) || cached_small_read(&conn, &frame) {
-            let mut went_async = Vec::new();
-            let mut tail = None;
-            match process_frame_collect(
-                &server,
-                &conn,
-                &mut frame,
-                &mut went_async,
-                &mut tail,
-                &mut None,
-            ) {
-                Ok(Some(msg)) => {
-                    tx.send(match tail {
-                        Some(t) => Outgoing::File(msg, t),
-                        None => Outgoing::Msg(msg),
-                    });
-                    conn.pending.arm(&went_async);
-                }
-                Ok(None) => conn.pending.arm(&went_async),
-                Err(()) => break,
+        if is_control(head) || (head == Some((READ, 0)) && cached_small_read(&conn, &frame)) {
+            if !answer(&server, &conn, &tx, frame) {
+                break;
             }
             continue;
         }
@@ -143,16 +127,10 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
         // blocking pool; everything else goes through the connection's lane,
         // one at a time in arrival order, so namespace changes happen in the
         // order the client sent them.
-        if !is_data(&frame) {
+        if is_data(head, &frame) {
+            tokio::task::spawn_blocking(move || job.run(frame));
+        } else {
             lane.push(job, frame);
-            continue;
-        }
-        // A frame that needs an ordered answer (negotiate, session setup) is
-        // processed before the next is read; others run concurrently.
-        let ordered = needs_order(&frame);
-        let task = tokio::task::spawn_blocking(move || job.run(frame));
-        if ordered {
-            let _ = task.await;
         }
     }
     conn.closing.store(true, Ordering::Release);
@@ -164,19 +142,18 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
     log::debug!("conn {id}: closed");
 }
 
-fn needs_order(frame: &[u8]) -> bool {
-    match frame.get(..4) {
-        Some([0xFE, b'S', b'M', b'B']) => {
-            let cmd = frame
-                .get(12..14)
-                .map(|b| u16::from_le_bytes([b[0], b[1]]))
-                .unwrap_or(0);
-            cmd <= 0x0004
-        }
-        // Encrypted messages follow authentication; they may run concurrently.
-        Some([0xFD, b'S', b'M', b'B']) => false,
-        _ => true,
+/// SMB2 READ (MS-SMB2 2.2.1.2).
+const READ: u16 = 0x0008;
+
+/// Command and NextCommand of a plain SMB2 message; None for anything else
+/// (encrypted, SMB1, too short to say).
+fn smb2_command(frame: &[u8]) -> Option<(u16, u32)> {
+    if frame.get(..4)? != [0xFE, b'S', b'M', b'B'] {
+        return None;
     }
+    let cmd = u16::from_le_bytes(frame.get(12..14)?.try_into().ok()?);
+    let next = u32::from_le_bytes(frame.get(20..24)?.try_into().ok()?);
+    Some((cmd, next))
 }
 
 /// Most bytes of responses queued for a connection before its requests stop being read.
@@ -298,35 +275,42 @@ struct Job {
 }
 
 impl Job {
-    fn run(&self, mut frame: Vec<u8>) {
-        let mut went_async = Vec::new();
-        let mut tail = None;
-        let mut transform = None;
-        match process_frame_collect(
-            &self.server,
-            &self.conn,
-            &mut frame,
-            &mut went_async,
-            &mut tail,
-            &mut transform,
-        ) {
-            Ok(Some(msg)) => {
-                self.tx.send(match (tail, transform) {
-                    (Some(t), _) => Outgoing::File(msg, t),
-                    (None, Some(head)) => Outgoing::Sealed(head, msg),
-                    (None, None) => Outgoing::Msg(msg),
-                });
-                // Only now may their final responses follow (MS-SMB2 3.3.4.2).
-                self.conn.pending.arm(&went_async);
-            }
-            Ok(None) => self.conn.pending.arm(&went_async),
-            Err(()) => {
-                // Stop reading: the connection ends once queued replies are out.
-                self.conn.closing.store(true, Ordering::Release);
-                self.stop.notify_one();
-            }
+    fn run(&self, frame: Vec<u8>) {
+        if !answer(&self.server, &self.conn, &self.tx, frame) {
+            // Stop reading: the connection ends once queued replies are out.
+            self.conn.closing.store(true, Ordering::Release);
+            self.stop.notify_one();
         }
     }
+}
+
+/// Processes one frame and queues its answer; false when the connection
+/// must end.
+fn answer(server: &Server, conn: &Connection, tx: &Outbox, mut frame: Vec<u8>) -> bool {
+    let mut went_async = Vec::new();
+    let mut tail = None;
+    let mut transform = None;
+    match process_frame_collect(
+        server,
+        conn,
+        &mut frame,
+        &mut went_async,
+        &mut tail,
+        &mut transform,
+    ) {
+        Ok(Some(msg)) => {
+            tx.send(match (tail, transform) {
+                (Some(t), _) => Outgoing::File(msg, t),
+                (None, Some(head)) => Outgoing::Sealed(head, msg),
+                (None, None) => Outgoing::Msg(msg),
+            });
+            // Only now may their final responses follow (MS-SMB2 3.3.4.2).
+            conn.pending.arm(&went_async);
+        }
+        Ok(None) => conn.pending.arm(&went_async),
+        Err(()) => return false,
+    }
+    true
 }
 
 /// A per-connection FIFO of frames processed one at a time on the blocking
@@ -369,22 +353,12 @@ impl Lane {
     }
 }
 
-/// READ, WRITE, FLUSH and encrypted messages: the requests worth running concurrently.
-fn is_data(frame: &[u8]) -> bool {
-    match frame.get(..4) {
-        Some([0xFE, b'S', b'M', b'B']) => {
-            let cmd = frame
-                .get(12..14)
-                .map(|b| u16::from_le_bytes([b[0], b[1]]))
-                .unwrap_or(0);
-            let next = frame
-                .get(20..24)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .unwrap_or(1);
-            next == 0 && matches!(cmd, 0x0007..=0x0009)
-        }
-        Some([0xFD, b'S', b'M', b'B']) => true,
-        _ => false,
+/// A single READ, WRITE or FLUSH, or an encrypted message: the requests
+/// worth running concurrently.
+fn is_data(head: Option<(u16, u32)>, frame: &[u8]) -> bool {
+    match head {
+        Some((cmd, next)) => next == 0 && matches!(cmd, 0x0007..=0x0009),
+        None => frame.starts_with(&[0xFD, b'S', b'M', b'B']),
     }
 }
 
@@ -396,17 +370,13 @@ thread_local! {
     static PROBE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// A single, uncompounded, unencrypted READ of a regular file of at most
-/// `INLINE_READ_MAX` bytes, all of them in the page cache now: reading them
-/// cannot block (`preadv2` with RWF_NOWAIT says so without waiting).
+/// For a single, unencrypted READ (the caller has checked the header): of
+/// a regular file, at most `INLINE_READ_MAX` bytes, all of them in the page
+/// cache now, so reading them cannot block (`preadv2` with RWF_NOWAIT says
+/// so without waiting).
 fn cached_small_read(conn: &Connection, frame: &[u8]) -> bool {
     use wire::reader::Reader;
-    let Some([0xFE, b'S', b'M', b'B']) = frame.get(..4) else {
-        return false;
-    };
-    let fields = (|| -> Option<(u16, u32, u64, u32, u64, u64)> {
-        let command = Reader::at(frame, 12).ok()?.u16().ok()?;
-        let next = Reader::at(frame, 20).ok()?.u32().ok()?;
+    let fields = (|| -> Option<(u64, u32, u64, u64)> {
         let session_id = Reader::at(frame, 40).ok()?.u64().ok()?;
         // READ request (MS-SMB2 2.2.19): Length at 4, Offset at 8, FileId at 16.
         let mut r = Reader::at(frame, 64 + 4).ok()?;
@@ -414,12 +384,13 @@ fn cached_small_read(conn: &Connection, frame: &[u8]) -> bool {
         let offset = r.u64().ok()?;
         let _persistent = r.u64().ok()?;
         let volatile = r.u64().ok()?;
-        Some((command, next, session_id, length, offset, volatile))
+        Some((session_id, length, offset, volatile))
     })();
-    let Some((command, next, session_id, length, offset, volatile)) = fields else {
+    let Some((session_id, length, offset, volatile)) = fields else {
         return false;
     };
-    if command != 0x0008 || next != 0 || length as usize > INLINE_READ_MAX || length == 0 {
+    let length = length as usize;
+    if length > INLINE_READ_MAX || length == 0 {
         return false;
     }
     let Some(open) = conn.session(session_id).and_then(|s| s.open(volatile)) else {
@@ -433,30 +404,25 @@ fn cached_small_read(conn: &Connection, frame: &[u8]) -> bool {
     };
     PROBE.with(|p| {
         let mut buf = p.borrow_mut();
-        buf.clear();
-        buf.resize(length as usize, 0);
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        // Zero-filled once, at its largest; reused as is after that.
+        if buf.len() < INLINE_READ_MAX {
+            buf.resize(INLINE_READ_MAX, 0);
+        }
+        let Some(dst) = buf.get_mut(..length) else {
+            return false;
+        };
+        let mut iov = [std::io::IoSliceMut::new(dst)];
         matches!(
             rustix::io::preadv2(h.as_fd(), &mut iov, offset, rustix::io::ReadWriteFlags::NOWAIT),
-            Ok(n) if n == length as usize
+            Ok(n) if n == length
         )
     })
 }
 
-/// A single, uncompounded SMB2 request for a command that does no file I/O.
-fn is_control(frame: &[u8]) -> bool {
-    let Some([0xFE, b'S', b'M', b'B']) = frame.get(..4) else {
-        return false;
-    };
-    let field = |at: usize| {
-        frame
-            .get(at..at + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let cmd = field(12).map(|v| v & 0xFFFF).unwrap_or(u32::MAX);
-    let next = field(20).unwrap_or(1);
-    // NEGOTIATE, SESSION_SETUP, TREE_CONNECT, CANCEL, ECHO (LOGOFF may delete files).
-    next == 0 && matches!(cmd, 0x0000 | 0x0001 | 0x0003 | 0x000C | 0x000D)
+/// A single, uncompounded SMB2 request for a command that does no file I/O:
+/// NEGOTIATE, SESSION_SETUP, TREE_CONNECT, CANCEL, ECHO (LOGOFF may delete files).
+fn is_control(head: Option<(u16, u32)>) -> bool {
+    matches!(head, Some((0x0000 | 0x0001 | 0x0003 | 0x000C | 0x000D, 0)))
 }
 
 /// Writes one message with its 4-byte direct-hosting length prefix (and
