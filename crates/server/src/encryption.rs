@@ -92,13 +92,7 @@ pub fn seal(
         flags: TRANSFORM_FLAG_ENCRYPTED,
         session_id,
     };
-    let mut head = Vec::with_capacity(TRANSFORM_HEADER_LEN);
-    th.encode(&mut head);
-    let mut out = [0u8; TRANSFORM_HEADER_LEN];
-    if head.len() != TRANSFORM_HEADER_LEN {
-        return Err(Error::Disconnect);
-    }
-    out.copy_from_slice(&head);
+    let mut out = th.to_bytes();
     let aad = out
         .get(AAD_OFFSET..TRANSFORM_HEADER_LEN)
         .ok_or(Error::Disconnect)?;

@@ -41,13 +41,30 @@ impl TransformHeader {
 
     /// Appends the 52-byte header.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&TRANSFORM_PROTOCOL_ID);
-        out.extend_from_slice(&self.signature);
-        out.extend_from_slice(&self.nonce);
-        out.extend_from_slice(&self.original_message_size.to_le_bytes());
-        out.extend_from_slice(&0u16.to_le_bytes());
-        out.extend_from_slice(&self.flags.to_le_bytes());
-        out.extend_from_slice(&self.session_id.to_le_bytes());
+        out.extend_from_slice(&self.to_bytes());
+    }
+
+    /// The 52-byte header (no allocation: it goes in front of a message
+    /// encrypted in place).
+    pub fn to_bytes(&self) -> [u8; TRANSFORM_HEADER_LEN] {
+        let mut b = [0u8; TRANSFORM_HEADER_LEN];
+        let fields: [&[u8]; 7] = [
+            &TRANSFORM_PROTOCOL_ID,
+            &self.signature,
+            &self.nonce,
+            &self.original_message_size.to_le_bytes(),
+            &0u16.to_le_bytes(),
+            &self.flags.to_le_bytes(),
+            &self.session_id.to_le_bytes(),
+        ];
+        let mut at = 0usize;
+        for f in fields {
+            if let Some(dst) = b.get_mut(at..at.saturating_add(f.len())) {
+                dst.copy_from_slice(f);
+            }
+            at = at.saturating_add(f.len());
+        }
+        b
     }
 }
 
