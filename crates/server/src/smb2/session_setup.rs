@@ -10,6 +10,7 @@ use wire::NtStatus;
 
 use crate::config::{dialect, EncryptionPolicy, MapToGuest, SigningPolicy};
 use crate::dispatch::{Error, HandlerResult, PostHash, Request};
+use crate::pending::AsyncTable;
 use crate::state::{lock, AuthState, Server, Session, SessionAuth, SessionCrypto};
 
 fn acceptor(server: &Server) -> auth::Acceptor {
@@ -92,13 +93,7 @@ pub fn handle(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
             // A failed logon, or re-authentication, ends the session with
             // everything it held (as Windows and Samba do).
             lock(&req.conn.sessions).remove(&session.id);
-            crate::smb2::lock::release_locks_of(
-                server,
-                lock(&session.opens).values().map(|o| o.as_ref()),
-            );
-            req.conn.pending.close_session(session.id);
-            crate::smb2::close::close_session_opens(server, &session);
-            *lock(&session.state) = AuthState::Expired;
+            end_session(server, &req.conn.pending, &session, AuthState::Expired);
             Err(Error::Status(NtStatus(e.ntstatus())))
         }
         AuthStep::Done {
@@ -238,11 +233,19 @@ fn end_previous_session(req: &Request<'_>, new_id: u64, id: u64, identity: &Iden
         req.conn.id,
         req.conn.peer,
     );
-    *lock(&old.state) = AuthState::Deleted;
     lock(&req.conn.sessions).remove(&id);
-    crate::smb2::lock::release_locks_of(req.server, lock(&old.opens).values().map(|o| o.as_ref()));
-    pending.close_session(id);
-    crate::smb2::close::close_session_opens(req.server, &old);
+    end_session(req.server, &pending, &old, AuthState::Deleted);
+}
+
+/// Ends a session (already out of its connection's table) with everything
+/// it held, leaving it in `state`: its byte-range locks first (a lock
+/// waiting in the session is then granted, as on Windows), its pending
+/// operations (MS-SMB2 3.3.5.6), then its opens.
+fn end_session(server: &Server, pending: &AsyncTable, session: &Session, state: AuthState) {
+    *lock(&session.state) = state;
+    crate::smb2::lock::release_locks_of(server, lock(&session.opens).values().map(|o| o.as_ref()));
+    pending.close_session(session.id);
+    crate::smb2::close::close_session_opens(server, session);
 }
 
 /// The local account file operations run as: the Unix user of the same
@@ -267,15 +270,7 @@ pub fn logoff(req: &mut Request<'_>, out: &mut Vec<u8>) -> HandlerResult {
         }
     }
     lock(&req.conn.sessions).remove(&session.id);
-    // Byte-range locks go first: a lock waiting in the session is granted (Windows).
-    crate::smb2::lock::release_locks_of(
-        req.server,
-        lock(&session.opens).values().map(|o| o.as_ref()),
-    );
-    // MS-SMB2 3.3.5.6: the session's pending operations end with it.
-    req.conn.pending.close_session(session.id);
-    crate::smb2::close::close_session_opens(req.server, &session);
-    *lock(&session.state) = AuthState::Expired;
+    end_session(req.server, &req.conn.pending, &session, AuthState::Expired);
     encode_empty_response(out);
     Ok(NtStatus::SUCCESS)
 }
