@@ -104,6 +104,17 @@ struct FileState {
     waiters: Vec<Waiter>,
 }
 
+impl FileState {
+    /// What `open` holds on this file (Grant::None when nothing).
+    fn grant_of(&self, open: u64) -> Grant {
+        self.holders
+            .iter()
+            .find(|h| h.open == open)
+            .map(|h| h.grant)
+            .unwrap_or(Grant::None)
+    }
+}
+
 #[derive(Default)]
 struct Tables {
     files: HashMap<ObjKey, FileState>,
@@ -431,12 +442,7 @@ impl OplockTable {
             let Some(f) = t.files.get(&obj) else {
                 return;
             };
-            let own = f
-                .holders
-                .iter()
-                .find(|h| h.open == open)
-                .map(|h| h.grant)
-                .unwrap_or(Grant::None);
+            let own = f.grant_of(open);
             let victims: Vec<(Grant, u64)> = f
                 .holders
                 .iter()
@@ -448,11 +454,7 @@ impl OplockTable {
                 .map(|h| (h.grant, h.open))
                 .collect();
             for (g, o) in victims {
-                let state = match g {
-                    Grant::None => continue,
-                    Grant::Oplock => t.oplock_state(obj, o),
-                    Grant::Lease(id) => t.leases.get(&id).map(|l| l.caching).unwrap_or_default(),
-                };
+                let state = t.caching(obj, g, o);
                 if state.state & READ != 0 && state.state & WRITE == 0 && !state.breaking {
                     t.start_break(obj, g, o, NONE, &mut fx);
                 }
@@ -480,7 +482,7 @@ impl OplockTable {
                 })
                 .collect();
             for id in leases {
-                let c = t.leases.get(&id).map(|l| l.caching).unwrap_or_default();
+                let c = t.caching(dir, Grant::Lease(id), 0);
                 if c.state != NONE && !c.breaking {
                     t.start_break(dir, Grant::Lease(id), 0, NONE, &mut fx);
                 }
@@ -498,12 +500,7 @@ impl OplockTable {
             let Some(f) = t.files.get(&obj) else {
                 return;
             };
-            let own = f
-                .holders
-                .iter()
-                .find(|h| h.open == open)
-                .map(|h| h.grant)
-                .unwrap_or(Grant::None);
+            let own = f.grant_of(open);
             let victims: Vec<(Grant, u64)> = f
                 .holders
                 .iter()
@@ -515,10 +512,7 @@ impl OplockTable {
                 .map(|h| (h.grant, h.open))
                 .collect();
             for (g, o) in victims {
-                let c = match g {
-                    Grant::Lease(id) => t.leases.get(&id).map(|l| l.caching).unwrap_or_default(),
-                    _ => t.oplock_state(obj, o),
-                };
+                let c = t.caching(obj, g, o);
                 if c.state & HANDLE != 0 && !c.breaking {
                     let to = if g == Grant::Oplock {
                         c.state & READ
@@ -595,16 +589,10 @@ impl OplockTable {
 
     /// Whether an open is a lease holder, and its lease (for a parent key).
     pub fn lease_of(&self, obj: ObjKey, open: u64) -> Option<LeaseId> {
-        let t = lock(&self.inner);
-        t.files
-            .get(&obj)?
-            .holders
-            .iter()
-            .find(|h| h.open == open)
-            .and_then(|h| match h.grant {
-                Grant::Lease(id) => Some(id),
-                _ => None,
-            })
+        match lock(&self.inner).files.get(&obj)?.grant_of(open) {
+            Grant::Lease(id) => Some(id),
+            _ => None,
+        }
     }
 
     /// Whether any directory holds a lease.

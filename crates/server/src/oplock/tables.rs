@@ -88,6 +88,15 @@ impl Tables {
             .unwrap_or_default()
     }
 
+    /// The caching state a grant holds on `obj` (an oplock of `open`, or a lease).
+    pub(super) fn caching(&self, obj: ObjKey, grant: Grant, open: u64) -> Caching {
+        match grant {
+            Grant::None => Caching::default(),
+            Grant::Oplock => self.oplock_state(obj, open),
+            Grant::Lease(id) => self.leases.get(&id).map(|l| l.caching).unwrap_or_default(),
+        }
+    }
+
     pub(super) fn caching_mut(
         &mut self,
         obj: ObjKey,
