@@ -22,11 +22,7 @@ import argparse
 import os
 import random
 import sys
-import uuid
 
-from smbprotocol import Dialects
-from smbprotocol.connection import Connection
-from smbprotocol.exceptions import SMBResponseException
 from smbprotocol.ioctl import (
     CtlCode,
     IOCTLFlags,
@@ -37,24 +33,11 @@ from smbprotocol.ioctl import (
     SMB2SrvCopyChunkResponse,
     SMB2SrvRequestResumeKey,
 )
-from smbprotocol.open import (
-    CreateDisposition,
-    CreateOptions,
-    FilePipePrinterAccessMask,
-    ImpersonationLevel,
-    Open,
-    ShareAccess,
-)
-from smbprotocol.session import Session
-from smbprotocol.tree import TreeConnect
+from smbprotocol.open import CreateDisposition
 
-DIALECTS = {
-    "2.0.2": Dialects.SMB_2_0_2,
-    "2.1": Dialects.SMB_2_1_0,
-    "3.0": Dialects.SMB_3_0_0,
-    "3.0.2": Dialects.SMB_3_0_2,
-    "3.1.1": Dialects.SMB_3_1_1,
-}
+# The connection, checks and I/O helpers shared with the protocol checks.
+from smbproto_check import DIALECTS, MIB, check, read_all, status_of, write_all
+from smbproto_check import Client as BaseClient
 
 # MS-ERREF 2.3.1
 STATUS_INVALID_PARAMETER = 0xC000000D
@@ -65,42 +48,12 @@ STATUS_INVALID_VIEW_SIZE = 0xC000001F
 FSCTL_SRV_COPYCHUNK = 0x001440F2
 FSCTL_SRV_COPYCHUNK_WRITE = 0x001480F2
 
-MIB = 1024 * 1024
-ALL_ACCESS = FilePipePrinterAccessMask.GENERIC_READ | FilePipePrinterAccessMask.GENERIC_WRITE
-SHARE_ALL = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | ShareAccess.FILE_SHARE_DELETE
 
+class Client(BaseClient):
+    """A signed session with raw FSCTLs for server-side copy."""
 
-class Check(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Check(msg)
-
-
-class Client:
-    def __init__(self, args):
-        self.conn = Connection(uuid.uuid4(), "127.0.0.1", args.port, require_signing=True)
-        self.conn.connect(dialect=DIALECTS[args.dialect], timeout=30)
-        self.session = Session(self.conn, args.user, args.password, require_encryption=False, auth_protocol="ntlm")
-        self.session.connect()
-        self.tree = TreeConnect(self.session, r"\\127.0.0.1\%s" % args.share)
-        self.tree.connect()
-
-    def close(self):
-        try:
-            self.tree.disconnect()
-            self.session.disconnect()
-        except Exception:
-            pass
-        finally:
-            self.conn.disconnect(True)
-
-    def open(self, name, disposition=CreateDisposition.FILE_OVERWRITE_IF):
-        f = Open(self.tree, name)
-        f.create(ImpersonationLevel.Impersonation, ALL_ACCESS, 0, SHARE_ALL, disposition,
-                 CreateOptions.FILE_NON_DIRECTORY_FILE)
+    def create(self, name):
+        f, _ = self.open(name, disposition=CreateDisposition.FILE_OVERWRITE_IF)
         return f
 
     def ioctl(self, f, ctl_code, data, max_out):
@@ -143,31 +96,6 @@ class Client:
                 rsp["total_bytes_written"].get_value())
 
 
-def write_all(c, f, data, offset=0):
-    # 1 MiB pieces: 16 credits each, within what the client holds.
-    step = min(c.conn.max_write_size, MIB)
-    for i in range(0, len(data), step):
-        f.write(data[i:i + step], offset + i)
-
-
-def read_all(c, f, offset, length):
-    step = min(c.conn.max_read_size, MIB)
-    out = b""
-    while len(out) < length:
-        piece = f.read(offset + len(out), min(step, length - len(out)))
-        check(piece, "short read at %d" % (offset + len(out)))
-        out += piece
-    return out
-
-
-def status_of(fn):
-    try:
-        fn()
-    except SMBResponseException as e:
-        return e.status
-    return None
-
-
 def copy_file(c, src, dest, size, ctl_code=FSCTL_SRV_COPYCHUNK):
     """Copies all of src into dest in requests of at most 16 chunks of 1 MiB."""
     key = c.resume_key(src)
@@ -196,15 +124,15 @@ def run(args):
     try:
         size = 18 * MIB + 777  # two requests: 16 MiB, then the rest
         data = random.Random(7).randbytes(size)
-        src = c.open("src.bin")
+        src = c.create("src.bin")
         write_all(c, src, data)
-        dest = c.open("dest.bin")
+        dest = c.create("dest.bin")
         check(copy_file(c, src, dest, size) == 2, "expected two copy requests")
         check(read_all(c, dest, 0, size) == data, "destination read over SMB differs from the source")
         with open(os.path.join(share, "dest.bin"), "rb") as h:
             check(h.read() == data, "destination on disk differs from the source")
 
-        dest2 = c.open("dest2.bin")
+        dest2 = c.create("dest2.bin")
         copy_file(c, src, dest2, 3 * MIB + 5, FSCTL_SRV_COPYCHUNK_WRITE)
         with open(os.path.join(share, "dest2.bin"), "rb") as h:
             check(h.read() == data[: 3 * MIB + 5], "COPYCHUNK_WRITE destination differs")

@@ -142,15 +142,19 @@ class Client:
         self.conn.receive(request)
 
 
-def write_all(c, f, data, offset):
-    """WRITE in pieces of the negotiated MaxWriteSize (64 KiB for SMB 2.0.2)."""
-    step = c.conn.max_write_size
+MIB = 1024 * 1024
+
+
+def write_all(c, f, data, offset=0):
+    """WRITE in pieces of the negotiated MaxWriteSize (64 KiB for SMB 2.0.2),
+    at most 1 MiB (16 credits, within what the client holds)."""
+    step = min(c.conn.max_write_size, MIB)
     for i in range(0, len(data), step):
         f.write(data[i:i + step], offset + i)
 
 
 def read_all(c, f, offset, length):
-    step = c.conn.max_read_size
+    step = min(c.conn.max_read_size, MIB)
     out = b""
     while len(out) < length:
         out += f.read(offset + len(out), min(step, length - len(out)))
