@@ -21,10 +21,23 @@ pub struct Identity {
     pub groups: Vec<u32>,
 }
 
+impl Identity {
+    /// Whether the kernel's permission checks treat both alike: the same uid and
+    /// gid, and the same set of groups once the gid is counted among them (their
+    /// order and repeats do not matter).
+    fn same_access(&self, other: &Identity) -> bool {
+        let covers = |a: &Identity, b: &Identity| {
+            a.groups.iter().all(|g| *g == b.gid || b.groups.contains(g))
+        };
+        self.uid == other.uid && self.gid == other.gid && covers(self, other) && covers(other, self)
+    }
+}
+
 /// Restores the thread's previous filesystem identity when dropped.
 #[must_use = "the identity is restored when the guard is dropped"]
 pub struct IdentityGuard {
-    /// What to restore; `None` when nothing was changed (not root).
+    /// What to restore; `None` when nothing was changed (not root, or the
+    /// thread already acted as the requested identity).
     prev: Option<Identity>,
     ok: bool,
     /// Credentials are per thread: the guard must not move to another thread.
@@ -36,42 +49,75 @@ impl IdentityGuard {
     /// not root (nothing changed) or a switch failed (then the thread acts as nobody:
     /// uid/gid 65534, no groups, so failure never grants root's access).
     pub fn is_active(&self) -> bool {
-        self.prev.is_some() && self.ok
+        self.ok
     }
 }
 
 /// The overflow ("nobody") id the kernel itself uses for unmapped ids.
 const NOBODY: u32 = 65534;
 
+thread_local! {
+    /// The identity this thread acts as: read from the kernel on first use, then
+    /// kept by the guards (nothing else changes a thread's filesystem identity).
+    /// A request as the identity the thread already has (`force user = root`, or
+    /// the process's own account) then costs no system call.
+    static CURRENT: std::cell::RefCell<Option<Identity>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Whether the process runs as root: its effective uid never changes.
+fn is_root() -> bool {
+    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ROOT.get_or_init(|| rustix::process::geteuid().is_root())
+}
+
 /// Switch this thread's filesystem identity to `id` until the guard is dropped.
 /// A no-op when the process is not root.
 pub fn become_identity(id: &Identity) -> IdentityGuard {
-    if !rustix::process::geteuid().is_root() {
+    if !is_root() {
         return IdentityGuard {
             prev: None,
             ok: false,
             _not_send: PhantomData,
         };
     }
-    let prev_groups = rustix::process::getgroups()
-        .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
-        .unwrap_or_default();
-    let prev_gid = set_fsgid(id.gid);
-    let prev_uid = set_fsuid(id.uid);
+    let current = CURRENT.with(|c| {
+        c.borrow_mut()
+            .get_or_insert_with(|| Identity {
+                uid: current_fsuid(),
+                gid: current_fsgid(),
+                groups: rustix::process::getgroups()
+                    .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+                    .unwrap_or_default(),
+            })
+            .clone()
+    });
+    if current.same_access(id) {
+        return IdentityGuard {
+            prev: None,
+            ok: true,
+            _not_send: PhantomData,
+        };
+    }
+    set_fsgid(id.gid);
+    set_fsuid(id.uid);
     let mut ok = set_groups(&id.groups) && current_fsgid() == id.gid && current_fsuid() == id.uid;
-    if !ok {
+    let now = if ok {
+        id.clone()
+    } else {
         // Fail closed: never leave the thread with root's file access.
         let _ = set_groups(&[]);
         set_fsgid(NOBODY);
         set_fsuid(NOBODY);
         ok = false;
-    }
+        Identity {
+            uid: NOBODY,
+            gid: NOBODY,
+            groups: Vec::new(),
+        }
+    };
+    CURRENT.with(|c| *c.borrow_mut() = Some(now));
     IdentityGuard {
-        prev: Some(Identity {
-            uid: prev_uid,
-            gid: prev_gid,
-            groups: prev_groups,
-        }),
+        prev: Some(current),
         ok,
         _not_send: PhantomData,
     }
@@ -85,6 +131,7 @@ impl Drop for IdentityGuard {
             let _ = set_groups(&prev.groups);
             set_fsgid(prev.gid);
             set_fsuid(prev.uid);
+            CURRENT.with(|c| *c.borrow_mut() = Some(prev));
         }
     }
 }
@@ -274,5 +321,58 @@ mod tests {
             checked_tx.send(()).unwrap();
         });
         assert_eq!(rustix::process::getgroups().unwrap(), before_groups);
+    }
+
+    #[test]
+    fn group_order_and_the_primary_group_do_not_change_access() {
+        let id = |gid, groups: &[u32]| Identity {
+            uid: 0,
+            gid,
+            groups: groups.to_vec(),
+        };
+        assert!(id(0, &[]).same_access(&id(0, &[0])));
+        assert!(id(5, &[1, 2, 5]).same_access(&id(5, &[2, 1, 1])));
+        assert!(!id(5, &[1, 2]).same_access(&id(5, &[1])));
+        assert!(!id(5, &[1]).same_access(&id(6, &[1])));
+        assert!(!id(0, &[]).same_access(&Identity {
+            uid: 1,
+            gid: 0,
+            groups: vec![]
+        }));
+    }
+
+    #[test]
+    fn same_identity_again_changes_nothing_and_nesting_restores() {
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        std::thread::spawn(|| {
+            let nobody = Identity {
+                uid: 65534,
+                gid: 65534,
+                groups: vec![65534],
+            };
+            let outer = become_identity(&nobody);
+            assert!(outer.is_active());
+            let again = become_identity(&nobody);
+            assert!(again.is_active());
+            drop(again);
+            // The inner guard changed nothing, so dropping it left the outer identity.
+            assert_eq!(current_fsuid(), 65534);
+            let inner = become_identity(&Identity {
+                uid: 1,
+                gid: 1,
+                groups: vec![],
+            });
+            assert_eq!(current_fsuid(), 1);
+            assert!(rustix::process::getgroups().unwrap().is_empty());
+            drop(inner);
+            assert_eq!((current_fsuid(), current_fsgid()), (65534, 65534));
+            assert_eq!(rustix::process::getgroups().unwrap().len(), 1);
+            drop(outer);
+            assert_eq!((current_fsuid(), current_fsgid()), (0, 0));
+        })
+        .join()
+        .unwrap();
     }
 }
