@@ -186,7 +186,7 @@ fn run(p: Prepared) -> Result<(), Failure> {
 /// heap, not from a fresh mmap each: a new mapping costs a page fault and a
 /// zeroed page per 4 KiB, a third of the CPU of an encrypted or signed
 /// transfer. Freed memory stays in the heap while busy and is handed back
-/// every few seconds (`release_freed_memory`).
+/// once requests pause (`release_freed_memory`).
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only adjusts allocator tuning; called before other threads exist.
@@ -199,13 +199,19 @@ fn limit_malloc_arenas() {
     }
 }
 
-/// Every second, hands memory freed after a burst of large READs and
-/// WRITEs back to the system, so an idle server stays small; cheap when
-/// nothing is free.
+/// Hands memory freed after a burst of large READs and WRITEs back to the
+/// system once requests pause for a second, so an idle server stays small.
+/// Not during a transfer: the buffers it frees are taken again at once, and
+/// each page given back would be faulted in (and zeroed) again.
 async fn release_freed_memory() {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut seen = server::transport::frames_received();
     loop {
         tick.tick().await;
+        let now = server::transport::frames_received();
+        if std::mem::replace(&mut seen, now) != now {
+            continue;
+        }
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         // SAFETY: malloc_trim only returns free heap pages to the kernel.
         unsafe {

@@ -1,11 +1,13 @@
 //! TCP direct hosting (MS-SMB2 2.1): 4-byte framing, a reader that hands
-//! each frame to the blocking pool, and a writer fed through a channel, so
-//! file I/O never stalls the network side and many requests are in flight.
+//! each frame to the blocking pool, so file I/O never stalls the network
+//! side and many requests are in flight. A response goes to the socket from
+//! the thread that made it when nothing is queued ahead of it, else through
+//! a writer task that keeps the order.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -13,6 +15,15 @@ use wire::transform::TRANSFORM_HEADER_LEN;
 
 use crate::dispatch::{self, Error};
 use crate::state::{lock, Connection, Server};
+
+/// Frames received by every connection of the process so far.
+static FRAMES_RECEIVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A count that moves while any client sends requests: housekeeping that
+/// would slow a transfer down (giving freed memory back) waits for a pause.
+pub fn frames_received() -> u64 {
+    FRAMES_RECEIVED.load(Ordering::Relaxed)
+}
 
 /// Largest frame accepted: the largest WRITE plus room for headers, checked
 /// before anything is allocated.
@@ -28,33 +39,12 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
     let _ = stream.set_nodelay(true);
     let conn = Arc::new(Connection::new(id, peer.clone()));
     log::debug!("conn {id}: accepted from {peer}");
-    let (mut rd, mut wr) = stream.into_split();
-    let (raw_tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
-    let tx = Outbox {
-        tx: raw_tx,
-        backlog: Arc::new(Backlog::default()),
-    };
+    let (mut rd, wr) = stream.into_split();
+    let (tx, writer) = spawn_writer(wr);
     // Final responses of async operations go through the same writer.
     let sink_tx = tx.clone();
     conn.pending
         .set_sink(Arc::new(move |frame| sink_tx.send(Outgoing::Msg(frame))));
-    let backlog = tx.backlog.clone();
-    let writer = tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
-            let n = out.queued_bytes();
-            let r = match &out {
-                Outgoing::Msg(msg) => write_frame(&mut wr, &[], msg, 0).await,
-                Outgoing::Sealed(head, msg) => write_frame(&mut wr, &head[..], msg, 0).await,
-                Outgoing::File(head, tail) => write_file_frame(&mut wr, head, tail).await,
-            };
-            backlog.bytes.fetch_sub(n, Ordering::AcqRel);
-            backlog.drained.notify_one();
-            if r.is_err() {
-                break;
-            }
-        }
-        let _ = wr.shutdown().await;
-    });
     let limit = max_frame(&server);
     let shutdown = Arc::new(tokio::sync::Notify::new());
     let lane = Arc::new(Lane::default());
@@ -107,6 +97,7 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
                 _ = shutdown.notified() => break,
             }
         }
+        FRAMES_RECEIVED.fetch_add(1, Ordering::Relaxed);
         let head = smb2_command(&frame);
         // Requests that never touch the filesystem, and small reads whose data
         // is in the page cache, are answered here, without a trip through the
@@ -142,6 +133,34 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
     log::debug!("conn {id}: closed");
 }
 
+/// The connection's outbox and the task that writes what is queued in it;
+/// the task ends when every sender is gone.
+fn spawn_writer(wr: tokio::net::tcp::OwnedWriteHalf) -> (Outbox, tokio::task::JoinHandle<()>) {
+    let (raw_tx, mut rx) = mpsc::unbounded_channel::<Queued>();
+    let wr = Arc::new(wr);
+    let tx = Outbox {
+        tx: raw_tx,
+        backlog: Arc::new(Backlog::default()),
+        sock: wr.clone(),
+    };
+    let backlog = tx.backlog.clone();
+    let writer = tokio::spawn(async move {
+        let sock: &TcpStream = wr.as_ref().as_ref();
+        while let Some(mut q) = rx.recv().await {
+            let n = q.out.queued_bytes();
+            let r = write_queued(sock, &mut q).await;
+            backlog.bytes.fetch_sub(n, Ordering::AcqRel);
+            backlog.queued.fetch_sub(1, Ordering::AcqRel);
+            backlog.drained.notify_one();
+            if r.is_err() {
+                break;
+            }
+        }
+        let _ = rustix::net::shutdown(sock, rustix::net::Shutdown::Write);
+    });
+    (tx, writer)
+}
+
 /// SMB2 READ (MS-SMB2 2.2.1.2).
 const READ: u16 = 0x0008;
 
@@ -159,18 +178,27 @@ fn smb2_command(frame: &[u8]) -> Option<(u16, u32)> {
 /// Most bytes of responses queued for a connection before its requests stop being read.
 const MAX_BACKLOG: usize = 32 * 1024 * 1024;
 
-/// Bytes of responses queued and not yet written.
+/// Responses queued for the writer task and not yet written.
 #[derive(Default)]
 struct Backlog {
+    /// Their bytes: the reader stops above `MAX_BACKLOG`.
     bytes: std::sync::atomic::AtomicUsize,
+    /// Their number; while it is 0 nothing can be ahead of a new response,
+    /// which may then go straight to the socket.
+    queued: std::sync::atomic::AtomicUsize,
     drained: tokio::sync::Notify,
+    /// Held by a thread sending a response, so two are never interleaved.
+    sending: std::sync::Mutex<()>,
 }
 
-/// The writer's queue, counting what it holds.
+/// Where a connection's responses go: straight to the socket from the
+/// thread that made them when nothing is queued before them, else to the
+/// writer task, in order.
 #[derive(Clone)]
 struct Outbox {
-    tx: mpsc::UnboundedSender<Outgoing>,
+    tx: mpsc::UnboundedSender<Queued>,
     backlog: Arc<Backlog>,
+    sock: Arc<tokio::net::tcp::OwnedWriteHalf>,
 }
 
 /// A message for the writer: whole, or a READ response whose data follows
@@ -180,6 +208,13 @@ enum Outgoing {
     File(Vec<u8>, dispatch::FileTail),
     /// An encrypted message and the TRANSFORM_HEADER that goes before it.
     Sealed([u8; TRANSFORM_HEADER_LEN], Vec<u8>),
+}
+
+/// A message and how many bytes of its frame (length prefix included) are
+/// already on the wire.
+struct Queued {
+    out: Outgoing,
+    sent: usize,
 }
 
 impl Outgoing {
@@ -192,12 +227,26 @@ impl Outgoing {
 }
 
 impl Outbox {
-    fn send(&self, msg: Outgoing) {
+    fn send(&self, out: Outgoing) {
+        let _sending = lock(&self.backlog.sending);
+        let mut q = Queued { out, sent: 0 };
+        // The thread that made the response (its data still in this core's
+        // cache) writes it, without waking the network thread for it.
+        if self.backlog.queued.load(Ordering::Acquire) == 0 {
+            match write_now(self.sock.as_ref().as_ref(), &mut q) {
+                Ok(Progress::Done) => return,
+                Ok(Progress::Blocked) => {}
+                // The reader sees the broken connection and ends it.
+                Err(_) => return,
+            }
+        }
         // Counted before it is queued, so the writer never subtracts first.
-        let n = msg.queued_bytes();
+        let n = q.out.queued_bytes();
         self.backlog.bytes.fetch_add(n, Ordering::AcqRel);
-        if self.tx.send(msg).is_err() {
+        self.backlog.queued.fetch_add(1, Ordering::AcqRel);
+        if self.tx.send(q).is_err() {
             self.backlog.bytes.fetch_sub(n, Ordering::AcqRel);
+            self.backlog.queued.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -425,80 +474,105 @@ fn is_control(head: Option<(u16, u32)>) -> bool {
     matches!(head, Some((0x0000 | 0x0001 | 0x0003 | 0x000C | 0x000D, 0)))
 }
 
-/// Writes one message with its 4-byte direct-hosting length prefix (and
-/// any `prefix`, a TRANSFORM_HEADER) in vectored writes, so the message is
-/// never copied to prepend them; `extra` more bytes are announced in the
-/// length and follow separately.
-async fn write_frame(
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
-    prefix: &[u8],
-    msg: &[u8],
-    extra: usize,
-) -> std::io::Result<()> {
-    let total = prefix.len().saturating_add(msg.len()).saturating_add(extra);
-    let len = (total as u32 & 0x00FF_FFFF).to_be_bytes();
-    let mut parts: [&[u8]; 3] = [&len, prefix, msg];
-    while parts.iter().any(|p| !p.is_empty()) {
-        let bufs = parts.map(std::io::IoSlice::new);
-        let mut n = wr.write_vectored(&bufs).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        for p in parts.iter_mut() {
-            let k = n.min(p.len());
-            *p = p.get(k..).unwrap_or(&[]);
-            n -= k;
-        }
-    }
-    Ok(())
+/// How far `write_now` got.
+enum Progress {
+    Done,
+    /// The socket's buffer is full: wait until it is writable.
+    Blocked,
 }
 
-/// A READ response whose data goes from the page cache to the socket with
-/// sendfile, never through a user-space buffer. If the file shrank since
-/// DataLength was computed, zeros keep the frame the length it announced.
-async fn write_file_frame(
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
-    head: &[u8],
-    tail: &dispatch::FileTail,
-) -> std::io::Result<()> {
-    write_frame(wr, &[], head, tail.len).await?;
-    let Some(h) = tail.open.handle() else {
-        return write_zeros(wr, tail.len).await;
+/// Zeros for a READ response whose file shrank after DataLength was set.
+static ZEROS: [u8; 4096] = [0; 4096];
+
+/// Writes as much of the frame as the socket takes now, without waiting:
+/// the 4-byte direct-hosting length prefix, any TRANSFORM_HEADER and the
+/// message in vectored writes (nothing is copied to prepend them), then for
+/// a READ response the data from the page cache with sendfile, never through
+/// a user-space buffer. If the file shrank since DataLength was computed,
+/// zeros keep the frame the length it announced.
+fn write_now(sock: &TcpStream, q: &mut Queued) -> std::io::Result<Progress> {
+    let (prefix, msg, extra): (&[u8], &[u8], usize) = match &q.out {
+        Outgoing::Msg(m) => (&[], m, 0),
+        Outgoing::Sealed(h, m) => (&h[..], m, 0),
+        Outgoing::File(m, tail) => (&[], m, tail.len),
     };
-    let mut offset = tail.offset;
-    let mut left = tail.len;
-    let sock: &TcpStream = wr.as_ref();
-    while left > 0 {
+    let total = prefix.len().saturating_add(msg.len()).saturating_add(extra);
+    let len = (total as u32 & 0x00FF_FFFF).to_be_bytes();
+    let head_len = len.len() + prefix.len() + msg.len();
+    while q.sent < head_len {
+        let mut skip = q.sent;
+        let mut parts: [&[u8]; 3] = [&len, prefix, msg];
+        for p in parts.iter_mut() {
+            let k = skip.min(p.len());
+            *p = p.get(k..).unwrap_or(&[]);
+            skip -= k;
+        }
+        let sent = rustix::net::sendmsg(
+            sock,
+            &parts.map(std::io::IoSlice::new),
+            &mut rustix::net::SendAncillaryBuffer::default(),
+            rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL,
+        );
+        match sent {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => q.sent += n,
+            Err(rustix::io::Errno::AGAIN) => return Ok(Progress::Blocked),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let Outgoing::File(_, tail) = &q.out else {
+        return Ok(Progress::Done);
+    };
+    let handle = tail.open.handle();
+    while q.sent < head_len + tail.len {
+        let done = q.sent - head_len;
+        let left = tail.len - done;
+        // The socket is non-blocking: sendfile takes what fits, or EAGAIN.
+        let mut off = tail.offset.saturating_add(done as u64);
+        let sent = match &handle {
+            Some(h) => rustix::fs::sendfile(sock, h.as_fd(), Some(&mut off), left),
+            None => Ok(0),
+        };
+        let sent = match sent {
+            Ok(0) => {
+                let zeros = ZEROS.get(..left.min(ZEROS.len())).unwrap_or(&[]);
+                rustix::net::send(
+                    sock,
+                    zeros,
+                    rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL,
+                )
+            }
+            other => other,
+        };
+        match sent {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => q.sent += n,
+            Err(rustix::io::Errno::AGAIN) => return Ok(Progress::Blocked),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Progress::Done)
+}
+
+/// The writer task's side of `write_now`: waits while the socket is full.
+async fn write_queued(sock: &TcpStream, q: &mut Queued) -> std::io::Result<()> {
+    loop {
         sock.writable().await?;
+        // A full socket clears the readiness, so the next wait is for room.
         let r = sock.try_io(tokio::io::Interest::WRITABLE, || {
-            let mut off = offset;
-            rustix::fs::sendfile(sock, h.as_fd(), Some(&mut off), left)
-                .map_err(std::io::Error::from)
+            match write_now(sock, q)? {
+                Progress::Done => Ok(()),
+                Progress::Blocked => Err(std::io::ErrorKind::WouldBlock.into()),
+            }
         });
         match r {
-            Ok(0) => return write_zeros(wr, left).await,
-            Ok(n) => {
-                offset = offset.saturating_add(n as u64);
-                left = left.saturating_sub(n);
-            }
+            Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(())
-}
-
-async fn write_zeros(
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
-    mut n: usize,
-) -> std::io::Result<()> {
-    let zeros = [0u8; 4096];
-    while n > 0 {
-        let k = n.min(zeros.len());
-        wr.write_all(zeros.get(..k).unwrap_or(&[])).await?;
-        n -= k;
-    }
-    Ok(())
 }
 
 /// One frame in, at most one frame out; Err means drop the connection.
@@ -573,5 +647,111 @@ fn cleanup(server: &Server, conn: &Connection) {
     let sessions: Vec<_> = lock(&conn.sessions).drain().map(|(_, s)| s).collect();
     for s in sessions {
         crate::smb2::close::close_session_opens(server, &s);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::time::Duration;
+
+    /// The frame a test message `i` is sent as: every third one large enough
+    /// to fill the socket's buffers, every other one behind a TRANSFORM_HEADER.
+    fn message(i: usize) -> Outgoing {
+        let len = if i.is_multiple_of(3) {
+            3 << 20
+        } else {
+            100 + i
+        };
+        let msg: Vec<u8> = (0..len).map(|k| (k ^ i.wrapping_mul(131)) as u8).collect();
+        if i.is_multiple_of(2) {
+            Outgoing::Sealed([i as u8; TRANSFORM_HEADER_LEN], msg)
+        } else {
+            Outgoing::Msg(msg)
+        }
+    }
+
+    fn frame_bytes(out: &Outgoing) -> Vec<u8> {
+        match out {
+            Outgoing::Msg(m) => m.clone(),
+            Outgoing::Sealed(h, m) => [&h[..], m].concat(),
+            Outgoing::File(..) => unreachable!(),
+        }
+    }
+
+    /// Reads `buf.len()` bytes slowly, 64 KiB at a time: the socket stays
+    /// nearly full, so responses keep queuing while the writer drains.
+    fn read_slowly(peer: &mut std::net::TcpStream, buf: &mut [u8]) {
+        let mut at = 0;
+        while at < buf.len() {
+            let end = (at + (64 << 10)).min(buf.len());
+            let n = peer.read(&mut buf[at..end]).unwrap();
+            assert!(n > 0, "connection closed early");
+            at += n;
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    }
+
+    #[test]
+    fn responses_stay_whole_and_in_order_when_the_socket_is_full() {
+        const N: usize = 45;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            // Not reading at first: the socket fills and responses queue.
+            std::thread::sleep(Duration::from_millis(200));
+            started_tx.send(()).unwrap();
+            let mut frames = Vec::new();
+            for _ in 0..N {
+                let mut len = [0u8; 4];
+                read_slowly(&mut peer, &mut len);
+                let mut f = vec![0u8; u32::from_be_bytes(len) as usize];
+                read_slowly(&mut peer, &mut f);
+                frames.push(f);
+            }
+            let mut rest = Vec::new();
+            peer.read_to_end(&mut rest).unwrap();
+            assert!(rest.is_empty(), "{} bytes after the last frame", rest.len());
+            frames
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (_rd, wr) = TcpStream::from_std(ours).unwrap().into_split();
+            let (tx, writer) = spawn_writer(wr);
+            let send = |range: std::ops::Range<usize>| {
+                let tx = tx.clone();
+                tokio::task::spawn_blocking(move || range.for_each(|i| tx.send(message(i))))
+            };
+            // A third while the peer reads nothing, a third while it reads
+            // slowly and the queue drains (none may overtake what is queued),
+            // and the last third once the queue is empty, straight out again.
+            send(0..N / 3).await.unwrap();
+            assert!(tx.backlog.queued.load(Ordering::Acquire) > 0);
+            tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+                .await
+                .unwrap();
+            for i in N / 3..2 * N / 3 {
+                send(i..i + 1).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            while tx.backlog.queued.load(Ordering::Acquire) > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            send(2 * N / 3..N).await.unwrap();
+            drop(tx);
+            writer.await.unwrap();
+        });
+        let frames = reader.join().unwrap();
+        for (i, f) in frames.iter().enumerate() {
+            assert!(*f == frame_bytes(&message(i)), "frame {i} differs");
+        }
     }
 }
