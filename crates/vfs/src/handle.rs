@@ -48,6 +48,16 @@ pub struct Handle {
     rel: RwLock<String>,
 }
 
+/// Largest piece of a write handed to the kernel in one system call. The
+/// page cache sizes the memory it takes for new data by the length of each
+/// write: a 1 MiB write takes large blocks of free memory, and in a virtual
+/// machine that hands free memory back to its host (balloon free page
+/// reporting) those are slow to touch again. Measured on such a machine, a
+/// new file written in 1 MiB calls cost 2.7 s of CPU per GiB, in 256 KiB
+/// calls 0.25 s (512 KiB: 0.9 s); elsewhere the extra calls cost about a
+/// microsecond each.
+const WRITE_PIECE: usize = 256 * 1024;
+
 impl Handle {
     pub(crate) fn new(
         fd: OwnedFd,
@@ -114,7 +124,10 @@ impl Handle {
         let mut done = 0usize;
         while let Some(rest) = buf.get(done..).filter(|r| !r.is_empty()) {
             let off = offset_plus(offset, done)?;
-            match rustix::io::pwrite(&self.fd, rest, off) {
+            // At most to the next WRITE_PIECE boundary of the file.
+            let room = WRITE_PIECE - (off % WRITE_PIECE as u64) as usize;
+            let piece = rest.get(..room).unwrap_or(rest);
+            match rustix::io::pwrite(&self.fd, piece, off) {
                 Ok(0) => return Err(Errno::IO),
                 Ok(n) => done = done.saturating_add(n),
                 Err(Errno::INTR) => {}

@@ -603,3 +603,27 @@ fn attribute_only_open_without_read_permission() {
         assert_eq!(h.dos_attrib().unwrap().unwrap().attributes, 0x01);
     }
 }
+
+#[test]
+fn large_unaligned_writes_land_whole() {
+    // A write goes to the kernel in pieces cut at WRITE_PIECE boundaries of
+    // the file; every byte must land where it was meant to.
+    let f = fixture("pieces");
+    let h = f
+        .share
+        .open("big", &how(true, true, CreateMode::CreateNew, Some(false)))
+        .unwrap();
+    let data: Vec<u8> = (0..(1 << 20) + 123)
+        .map(|i| (i * 7 + i / 251) as u8)
+        .collect();
+    for offset in [0u64, 1000, (256 << 10) - 1, 3 << 20] {
+        assert_eq!(h.write_at(&data, offset).unwrap(), data.len());
+        let on_disk = std::fs::read(f.share_dir.join("big")).unwrap();
+        let at = offset as usize;
+        assert!(
+            on_disk[at..at + data.len()] == data[..],
+            "write at {offset}"
+        );
+    }
+    assert_eq!(h.stat().unwrap().size, (3 << 20) + data.len() as u64);
+}
