@@ -134,27 +134,54 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
 }
 
 /// The connection's outbox and the task that writes what is queued in it;
-/// the task ends when every sender is gone.
+/// the task ends when every sender is gone and the queue is empty.
 fn spawn_writer(wr: tokio::net::tcp::OwnedWriteHalf) -> (Outbox, tokio::task::JoinHandle<()>) {
-    let (raw_tx, mut rx) = mpsc::unbounded_channel::<Queued>();
+    let (wake, mut woken) = mpsc::unbounded_channel::<()>();
     let wr = Arc::new(wr);
     let tx = Outbox {
-        tx: raw_tx,
+        wake,
         backlog: Arc::new(Backlog::default()),
         sock: wr.clone(),
     };
     let backlog = tx.backlog.clone();
     let writer = tokio::spawn(async move {
         let sock: &TcpStream = wr.as_ref().as_ref();
-        while let Some(mut q) = rx.recv().await {
+        loop {
+            let next = {
+                let mut st = lock(&backlog.state);
+                if st.busy {
+                    None
+                } else {
+                    let q = st.queue.pop_front();
+                    st.busy = q.is_some();
+                    q
+                }
+            };
+            let Some(mut q) = next else {
+                // Woken by a new response, or by a sender that wrote while
+                // others queued behind it; None once every sender is gone.
+                if woken.recv().await.is_none() && lock(&backlog.state).queue.is_empty() {
+                    break;
+                }
+                continue;
+            };
             let n = q.out.queued_bytes();
             let r = write_queued(sock, &mut q).await;
             backlog.bytes.fetch_sub(n, Ordering::AcqRel);
-            backlog.queued.fetch_sub(1, Ordering::AcqRel);
-            backlog.drained.notify_one();
+            let mut st = lock(&backlog.state);
+            st.busy = false;
             if r.is_err() {
+                // Nothing more can be written: drop what waits, so the
+                // reader is not held back by it.
+                st.broken = true;
+                let left: usize = st.queue.drain(..).map(|q| q.out.queued_bytes()).sum();
+                backlog.bytes.fetch_sub(left, Ordering::AcqRel);
+                drop(st);
+                backlog.drained.notify_one();
                 break;
             }
+            drop(st);
+            backlog.drained.notify_one();
         }
         let _ = rustix::net::shutdown(sock, rustix::net::Shutdown::Write);
     });
@@ -183,20 +210,27 @@ const MAX_BACKLOG: usize = 32 * 1024 * 1024;
 struct Backlog {
     /// Their bytes: the reader stops above `MAX_BACKLOG`.
     bytes: std::sync::atomic::AtomicUsize,
-    /// Their number; while it is 0 nothing can be ahead of a new response,
-    /// which may then go straight to the socket.
-    queued: std::sync::atomic::AtomicUsize,
     drained: tokio::sync::Notify,
-    /// Held by a thread sending a response, so two are never interleaved.
-    sending: std::sync::Mutex<()>,
+    state: std::sync::Mutex<SendState>,
+}
+
+/// The order of a connection's responses: held only to look and to queue,
+/// never while writing to the socket, so no thread waits for another's write.
+#[derive(Default)]
+struct SendState {
+    queue: std::collections::VecDeque<Queued>,
+    /// A thread (one that made a response, or the writer task) is writing.
+    busy: bool,
+    /// Writing failed: responses are dropped.
+    broken: bool,
 }
 
 /// Where a connection's responses go: straight to the socket from the
-/// thread that made them when nothing is queued before them, else to the
-/// writer task, in order.
+/// thread that made them when nothing is queued before them and nobody is
+/// writing, else to the writer task, in order.
 #[derive(Clone)]
 struct Outbox {
-    tx: mpsc::UnboundedSender<Queued>,
+    wake: mpsc::UnboundedSender<()>,
     backlog: Arc<Backlog>,
     sock: Arc<tokio::net::tcp::OwnedWriteHalf>,
 }
@@ -228,26 +262,51 @@ impl Outgoing {
 
 impl Outbox {
     fn send(&self, out: Outgoing) {
-        let _sending = lock(&self.backlog.sending);
         let mut q = Queued { out, sent: 0 };
+        {
+            let mut st = lock(&self.backlog.state);
+            if st.broken {
+                return;
+            }
+            if st.busy || !st.queue.is_empty() {
+                st.queue.push_back(self.count(q));
+                drop(st);
+                let _ = self.wake.send(());
+                return;
+            }
+            st.busy = true;
+        }
         // The thread that made the response (its data still in this core's
         // cache) writes it, without waking the network thread for it.
-        if self.backlog.queued.load(Ordering::Acquire) == 0 {
-            match write_now(self.sock.as_ref().as_ref(), &mut q) {
-                Ok(Progress::Done) => return,
-                Ok(Progress::Blocked) => {}
-                // The reader sees the broken connection and ends it.
-                Err(_) => return,
-            }
+        let r = write_now(self.sock.as_ref().as_ref(), &mut q);
+        let mut st = lock(&self.backlog.state);
+        st.busy = false;
+        if let Ok(Progress::Blocked) = r {
+            // The rest goes first, before anything queued meanwhile.
+            st.queue.push_front(self.count(q));
         }
-        // Counted before it is queued, so the writer never subtracts first.
-        let n = q.out.queued_bytes();
-        self.backlog.bytes.fetch_add(n, Ordering::AcqRel);
-        self.backlog.queued.fetch_add(1, Ordering::AcqRel);
-        if self.tx.send(q).is_err() {
-            self.backlog.bytes.fetch_sub(n, Ordering::AcqRel);
-            self.backlog.queued.fetch_sub(1, Ordering::AcqRel);
+        // An error is left to the reader, which sees the connection end.
+        let wake = !st.queue.is_empty();
+        drop(st);
+        if wake {
+            let _ = self.wake.send(());
         }
+    }
+
+    /// Counts a response in the backlog before it is queued, so the writer
+    /// never subtracts first.
+    fn count(&self, q: Queued) -> Queued {
+        self.backlog
+            .bytes
+            .fetch_add(q.out.queued_bytes(), Ordering::AcqRel);
+        q
+    }
+
+    /// Responses queued or being written by the writer task.
+    #[cfg(test)]
+    fn pending(&self) -> usize {
+        let st = lock(&self.backlog.state);
+        st.queue.len() + usize::from(st.busy)
     }
 }
 
@@ -734,7 +793,7 @@ mod tests {
             // slowly and the queue drains (none may overtake what is queued),
             // and the last third once the queue is empty, straight out again.
             send(0..N / 3).await.unwrap();
-            assert!(tx.backlog.queued.load(Ordering::Acquire) > 0);
+            assert!(tx.pending() > 0);
             tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
                 .await
                 .unwrap();
@@ -742,7 +801,7 @@ mod tests {
                 send(i..i + 1).await.unwrap();
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            while tx.backlog.queued.load(Ordering::Acquire) > 0 {
+            while tx.pending() > 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             send(2 * N / 3..N).await.unwrap();
@@ -753,5 +812,69 @@ mod tests {
         for (i, f) in frames.iter().enumerate() {
             assert!(*f == frame_bytes(&message(i)), "frame {i} differs");
         }
+    }
+
+    #[test]
+    fn concurrent_senders_never_interleave_frames() {
+        const THREADS: usize = 4;
+        const EACH: usize = 30;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        // Message k of thread t: its length varies, every byte says (t, k).
+        let message = |t: usize, k: usize| -> Vec<u8> {
+            let len = if (t + k).is_multiple_of(4) {
+                (1 << 20) + k
+            } else {
+                64 + 7 * k
+            };
+            vec![(t * EACH + k) as u8; len]
+        };
+        let reader = std::thread::spawn(move || {
+            let mut frames = Vec::new();
+            for _ in 0..THREADS * EACH {
+                let mut len = [0u8; 4];
+                read_slowly(&mut peer, &mut len);
+                let mut f = vec![0u8; u32::from_be_bytes(len) as usize];
+                read_slowly(&mut peer, &mut f);
+                frames.push(f);
+            }
+            frames
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (_rd, wr) = TcpStream::from_std(ours).unwrap().into_split();
+            let (tx, writer) = spawn_writer(wr);
+            let senders: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let tx = tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        (0..EACH).for_each(|k| tx.send(Outgoing::Msg(message(t, k))))
+                    })
+                })
+                .collect();
+            for s in senders {
+                s.await.unwrap();
+            }
+            drop(tx);
+            writer.await.unwrap();
+        });
+        let frames = reader.join().unwrap();
+        let mut next = [0usize; THREADS];
+        for f in &frames {
+            let id = usize::from(f[0]);
+            let (t, k) = (id / EACH, id % EACH);
+            assert_eq!(k, next[t], "thread {t}: message {k} out of order");
+            assert!(
+                *f == message(t, k),
+                "thread {t}: message {k} mixed with another"
+            );
+            next[t] += 1;
+        }
+        assert_eq!(next, [EACH; THREADS]);
     }
 }
