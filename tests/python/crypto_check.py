@@ -26,6 +26,9 @@ Tests:
   bad-tag       after an encrypted logon, one request whose TRANSFORM tag (or
                 ciphertext) is altered: the server must drop the connection
                 without answering (MS-SMB2 3.3.5.2.1.1)
+  ordered       on an encrypted session, CREATE of a directory and CREATE of
+                a file in it sent back to back without waiting: the second
+                must see the first, as it does unencrypted (40 times)
 
 Cipher names: AES-128-CCM AES-128-GCM AES-256-CCM AES-256-GCM; signing
 names: HMAC-SHA256 AES-CMAC AES-GMAC. Exit status 0 when every check passed.
@@ -51,6 +54,7 @@ from smbprotocol.open import (
     ShareAccess,
 )
 from smbprotocol.session import Session
+from smbprotocol.transport import DirectTCPPacket
 from smbprotocol.tree import TreeConnect
 
 DIALECTS = {
@@ -349,12 +353,62 @@ def test_bad_tag(args):
             c.close()
 
 
+def direct_tcp(message):
+    packet = DirectTCPPacket()
+    packet["smb2_message"] = message
+    return packet.pack()
+
+
+def send_together(conn, messages, sid, tid):
+    """Sends each message as its own (encrypted) frame, all in one socket write."""
+    transport = conn.transport
+    held = []
+    transport.send = held.append
+    try:
+        sent = [conn.send(m, sid=sid, tid=tid) for m in messages]
+    finally:
+        del transport.send
+    frames = b"".join(direct_tcp(m) for m in held)
+    with transport._sock_lock:
+        transport._sock.sendall(frames)
+    return sent
+
+
+def test_ordered(args):
+    c = Client(args, "3.1.1", encrypt=True)
+    sid, tid = c.session.session_id, c.tree.tree_connect_id
+    try:
+        for i in range(40):
+            name = "ordered-%d-%d" % (os.getpid(), i)
+            d, f = Open(c.tree, name), Open(c.tree, name + "\\f")
+            req_d, done_d = d.create(ImpersonationLevel.Impersonation, ALL_ACCESS, 0, SHARE_ALL,
+                                     CreateDisposition.FILE_CREATE, CreateOptions.FILE_DIRECTORY_FILE,
+                                     send=False)
+            req_f, done_f = f.create(ImpersonationLevel.Impersonation, ALL_ACCESS, 0, SHARE_ALL,
+                                     CreateDisposition.FILE_CREATE, CreateOptions.FILE_NON_DIRECTORY_FILE,
+                                     send=False)
+            # Both on the wire in one write, before either answer is read.
+            sent_d, sent_f = send_together(c.conn, [req_d, req_f], sid, tid)
+            done_d(sent_d)
+            try:
+                done_f(sent_f)
+            except SMBResponseException as e:
+                check(False, "round %d: the file CREATE did not see the directory created just "
+                             "before it: %s" % (i, e))
+            f.close()
+            d.close()
+        assert_all_encrypted(c)
+    finally:
+        c.close()
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--dir", required=True)
     p.add_argument("--test", required=True,
-                   choices=["encrypt", "no-cipher", "sign", "share-flag", "session-flag", "bad-tag"])
+                   choices=["encrypt", "no-cipher", "sign", "share-flag", "session-flag", "bad-tag",
+                            "ordered"])
     p.add_argument("--dialect", default="3.1.1", choices=sorted(DIALECTS))
     p.add_argument("--offer", action="append", help="an algorithm to offer (repeatable, in order)")
     p.add_argument("--expect", help="the algorithm the server must choose")
@@ -363,7 +417,8 @@ def main():
     p.add_argument("--password", default="Secret-1")
     args = p.parse_args()
     fn = {"encrypt": test_encrypt, "no-cipher": test_no_cipher, "sign": test_sign,
-          "share-flag": test_share_flag, "session-flag": test_session_flag, "bad-tag": test_bad_tag}[args.test]
+          "share-flag": test_share_flag, "session-flag": test_session_flag, "bad-tag": test_bad_tag,
+          "ordered": test_ordered}[args.test]
     try:
         fn(args)
     except Check as e:

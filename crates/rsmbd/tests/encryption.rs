@@ -417,6 +417,15 @@ fn python_altered_transform_drops_connection() {
     srv.assert_healthy("test", "altered encrypted messages");
 }
 
+/// Requests of an encrypted session are processed in the order they came,
+/// as unencrypted ones are: a CREATE in a directory sent right behind the
+/// CREATE of that directory, in the same TCP write, finds it.
+#[test]
+fn python_encrypted_requests_keep_their_order() {
+    let srv = TestServer::start("", &[rw_share()]);
+    py(&srv, &["--test", "ordered"]);
+}
+
 // ------------------------------------------------------------- raw TCP
 
 /// MS-SMB2 2.2.1.2: the 64-byte sync header (message id 0, no session).

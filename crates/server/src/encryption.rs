@@ -30,6 +30,21 @@ pub fn process_encrypted(
     went_async: &mut Vec<u64>,
     transform: &mut Option<[u8; TRANSFORM_HEADER_LEN]>,
 ) -> Result<Option<Vec<u8>>, Error> {
+    let opened = open(conn, frame)?;
+    process_opened(server, conn, frame, &opened, went_async, transform)
+}
+
+/// A transformed request decrypted in place: its SMB2 message follows the
+/// TRANSFORM_HEADER in the frame, and its response goes back encrypted with
+/// the same session's keys.
+pub struct Opened {
+    session_id: u64,
+    keys: Arc<SessionCrypto>,
+}
+
+/// Checks the TRANSFORM_HEADER and decrypts the message after it in place
+/// (MS-SMB2 3.3.5.2.1.1); any failure ends the connection.
+pub fn open(conn: &Connection, frame: &mut [u8]) -> Result<Opened, Error> {
     let th = TransformHeader::parse(frame).map_err(|_| Error::Disconnect)?;
     if th.flags != TRANSFORM_FLAG_ENCRYPTED {
         return Err(Error::Disconnect);
@@ -57,16 +72,35 @@ pub fn process_encrypted(
         log::debug!("conn {}: a message failed to decrypt", conn.id);
         return Err(Error::Disconnect);
     }
+    Ok(Opened {
+        session_id: th.session_id,
+        keys,
+    })
+}
+
+/// Processes the message `open` decrypted in `frame` and encrypts the
+/// response, its TRANSFORM_HEADER in `transform`.
+pub fn process_opened(
+    server: &Server,
+    conn: &Connection,
+    frame: &mut [u8],
+    opened: &Opened,
+    went_async: &mut Vec<u64>,
+    transform: &mut Option<[u8; TRANSFORM_HEADER_LEN]>,
+) -> Result<Option<Vec<u8>>, Error> {
+    let body = frame
+        .get_mut(TRANSFORM_HEADER_LEN..)
+        .ok_or(Error::Disconnect)?;
     match dispatch::process_smb2_with(
         server,
         conn,
         body,
-        Some(th.session_id),
+        Some(opened.session_id),
         went_async,
         &mut None,
     )? {
         Some(mut msg) => {
-            *transform = Some(seal(&keys, th.session_id, &mut msg)?);
+            *transform = Some(seal(&opened.keys, opened.session_id, &mut msg)?);
             Ok(Some(msg))
         }
         None => Ok(None),

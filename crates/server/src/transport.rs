@@ -98,12 +98,28 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
             }
         }
         FRAMES_RECEIVED.fetch_add(1, Ordering::Relaxed);
-        let head = smb2_command(&frame);
+        let mut head = smb2_command(&frame);
+        // A small encrypted message is decrypted here (microseconds), so it
+        // goes where the same request unencrypted would: an encrypted
+        // session keeps the order of its namespace changes too. Large ones
+        // (WRITE data) are decrypted on the blocking pool.
+        let mut opened = None;
+        if head.is_none() && is_transform(&frame) && frame.len() <= OPEN_HERE_MAX {
+            match crate::encryption::open(&conn, &mut frame) {
+                Ok(o) => {
+                    head = inner_command(&frame);
+                    opened = Some(o);
+                }
+                Err(_) => break,
+            }
+        }
         // Requests that never touch the filesystem, and small reads whose data
         // is in the page cache, are answered here, without a trip through the
         // blocking pool (it costs more than the work).
-        if is_control(head) || (head == Some((READ, 0)) && cached_small_read(&conn, &frame)) {
-            if !answer(&server, &conn, &tx, frame) {
+        if is_control(head)
+            || (opened.is_none() && head == Some((READ, 0)) && cached_small_read(&conn, &frame))
+        {
+            if !answer(&server, &conn, &tx, frame, opened.as_ref()) {
                 break;
             }
             continue;
@@ -113,15 +129,16 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
             conn: conn.clone(),
             tx: tx.clone(),
             stop: shutdown.clone(),
+            lane: lane.clone(),
         };
-        // Data transfers (and encrypted messages) run concurrently on the
-        // blocking pool; everything else goes through the connection's lane,
-        // one at a time in arrival order, so namespace changes happen in the
-        // order the client sent them.
+        // Data transfers (and large encrypted messages) run concurrently on
+        // the blocking pool; everything else goes through the connection's
+        // lane, one at a time in arrival order, so namespace changes happen
+        // in the order the client sent them.
         if is_data(head, &frame) {
-            tokio::task::spawn_blocking(move || job.run(frame));
+            tokio::task::spawn_blocking(move || job.run(frame, opened));
         } else {
-            lane.push(job, frame);
+            lane.push(job, frame, opened);
         }
     }
     conn.closing.store(true, Ordering::Release);
@@ -380,21 +397,60 @@ struct Job {
     conn: Arc<Connection>,
     tx: Outbox,
     stop: Arc<tokio::sync::Notify>,
+    /// Where a large encrypted message goes once decrypted, if it turns out
+    /// not to be a data transfer.
+    lane: Arc<Lane>,
 }
 
 impl Job {
-    fn run(&self, frame: Vec<u8>) {
-        if !answer(&self.server, &self.conn, &self.tx, frame) {
-            // Stop reading: the connection ends once queued replies are out.
-            self.conn.closing.store(true, Ordering::Release);
-            self.stop.notify_one();
+    fn run(self, mut frame: Vec<u8>, mut opened: Option<crate::encryption::Opened>) {
+        if opened.is_none() && is_transform(&frame) {
+            match crate::encryption::open(&self.conn, &mut frame) {
+                Ok(o) => {
+                    if !is_data(inner_command(&frame), &[]) {
+                        let lane = self.lane.clone();
+                        lane.push(self, frame, Some(o));
+                        return;
+                    }
+                    opened = Some(o);
+                }
+                Err(_) => return self.stop_reading(),
+            }
         }
+        if !answer(&self.server, &self.conn, &self.tx, frame, opened.as_ref()) {
+            self.stop_reading();
+        }
+    }
+
+    /// The connection ends once queued replies are out.
+    fn stop_reading(&self) {
+        self.conn.closing.store(true, Ordering::Release);
+        self.stop.notify_one();
     }
 }
 
+/// Whether a frame is an SMB2 TRANSFORM_HEADER and what it carries.
+fn is_transform(frame: &[u8]) -> bool {
+    frame.starts_with(&[0xFD, b'S', b'M', b'B'])
+}
+
+/// The command of the message a decrypted frame carries.
+fn inner_command(frame: &[u8]) -> Option<(u16, u32)> {
+    smb2_command(frame.get(TRANSFORM_HEADER_LEN..)?)
+}
+
+/// Encrypted messages up to this size are decrypted on the network thread.
+const OPEN_HERE_MAX: usize = 64 * 1024;
+
 /// Processes one frame and queues its answer; false when the connection
 /// must end.
-fn answer(server: &Server, conn: &Connection, tx: &Outbox, mut frame: Vec<u8>) -> bool {
+fn answer(
+    server: &Server,
+    conn: &Connection,
+    tx: &Outbox,
+    mut frame: Vec<u8>,
+    opened: Option<&crate::encryption::Opened>,
+) -> bool {
     let mut went_async = Vec::new();
     let mut tail = None;
     let mut transform = None;
@@ -402,6 +458,7 @@ fn answer(server: &Server, conn: &Connection, tx: &Outbox, mut frame: Vec<u8>) -
         server,
         conn,
         &mut frame,
+        opened,
         &mut went_async,
         &mut tail,
         &mut transform,
@@ -431,14 +488,14 @@ struct Lane {
 /// Queued frames, and whether a pool thread is draining them.
 #[derive(Default)]
 struct LaneState {
-    frames: std::collections::VecDeque<(Job, Vec<u8>)>,
+    frames: std::collections::VecDeque<(Job, Vec<u8>, Option<crate::encryption::Opened>)>,
     running: bool,
 }
 
 impl Lane {
-    fn push(self: &Arc<Self>, job: Job, frame: Vec<u8>) {
+    fn push(self: &Arc<Self>, job: Job, frame: Vec<u8>, opened: Option<crate::encryption::Opened>) {
         let mut q = lock(&self.queue);
-        q.frames.push_back((job, frame));
+        q.frames.push_back((job, frame, opened));
         if q.running {
             return;
         }
@@ -456,7 +513,7 @@ impl Lane {
                     }
                 }
             };
-            next.0.run(next.1);
+            next.0.run(next.1, next.2);
         });
     }
 }
@@ -466,7 +523,7 @@ impl Lane {
 fn is_data(head: Option<(u16, u32)>, frame: &[u8]) -> bool {
     match head {
         Some((cmd, next)) => next == 0 && matches!(cmd, 0x0007..=0x0009),
-        None => frame.starts_with(&[0xFD, b'S', b'M', b'B']),
+        None => is_transform(frame),
     }
 }
 
@@ -649,6 +706,7 @@ pub fn process_frame(
         server,
         conn,
         frame,
+        None,
         &mut went_async,
         &mut tail,
         &mut transform,
@@ -671,21 +729,30 @@ pub fn process_frame_collect(
     server: &Server,
     conn: &Connection,
     frame: &mut [u8],
+    opened: Option<&crate::encryption::Opened>,
     went_async: &mut Vec<u64>,
     tail: &mut Option<dispatch::FileTail>,
     transform: &mut Option<[u8; TRANSFORM_HEADER_LEN]>,
 ) -> Result<Option<Vec<u8>>, ()> {
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match frame.get(..4) {
-        Some([0xFD, b'S', b'M', b'B']) => {
-            crate::encryption::process_encrypted(server, conn, frame, went_async, transform)
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if let Some(o) = opened {
+            // Already decrypted in place by `encryption::open`.
+            return crate::encryption::process_opened(
+                server, conn, frame, o, went_async, transform,
+            );
         }
-        Some([0xFF, b'S', b'M', b'B']) => {
-            crate::smb2::negotiate::handle_smb1(server, conn, frame).map(Some)
+        match frame.get(..4) {
+            Some([0xFD, b'S', b'M', b'B']) => {
+                crate::encryption::process_encrypted(server, conn, frame, went_async, transform)
+            }
+            Some([0xFF, b'S', b'M', b'B']) => {
+                crate::smb2::negotiate::handle_smb1(server, conn, frame).map(Some)
+            }
+            Some([0xFE, b'S', b'M', b'B']) => {
+                dispatch::process_smb2_with(server, conn, frame, None, went_async, tail)
+            }
+            _ => Err(Error::Disconnect),
         }
-        Some([0xFE, b'S', b'M', b'B']) => {
-            dispatch::process_smb2_with(server, conn, frame, None, went_async, tail)
-        }
-        _ => Err(Error::Disconnect),
     }));
     match result {
         Ok(Ok(v)) => Ok(v),
