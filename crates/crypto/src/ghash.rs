@@ -149,6 +149,24 @@ fn portable(h: u128, parts: &[&[u8]], len_block: u128) -> u128 {
     gf128::mul(y ^ len_block, h)
 }
 
+/// The last, short batch of a part (fewer than AGG blocks, the final one
+/// zero-padded) and how many blocks it holds.
+fn tail_batch(rest: &[u8]) -> ([[u8; 16]; AGG], usize) {
+    let (blocks, partial) = rest.as_chunks::<16>();
+    let mut tail = [[0u8; 16]; AGG];
+    for (d, s) in tail.iter_mut().zip(blocks) {
+        *d = *s;
+    }
+    let mut n = blocks.len();
+    if !partial.is_empty() {
+        if let Some(d) = tail.get_mut(n) {
+            *d = pad(partial);
+        }
+        n = n.saturating_add(1);
+    }
+    (tail, n)
+}
+
 /// The last partial block, zero-padded (SP 800-38D 7.1 step 4, the 0^v).
 fn pad(rest: &[u8]) -> [u8; 16] {
     let mut b = [0u8; 16];
@@ -166,7 +184,7 @@ mod x86 {
     //! of x^i (RFC 8452 section 3); byte-reversing a GHASH block on load
     //! gives exactly its big-endian `u128`, the value POLYVAL hashes.
 
-    use super::{pad, AGG};
+    use super::{tail_batch, AGG};
     use core::arch::x86_64::{
         __m128i, _mm_clmulepi64_si128, _mm_loadu_si128, _mm_set_epi64x, _mm_set_epi8,
         _mm_setzero_si128, _mm_shuffle_epi32, _mm_shuffle_epi8, _mm_slli_si128, _mm_srli_si128,
@@ -212,25 +230,13 @@ mod x86 {
                 y = absorb(y, blocks, keys);
             }
             if !rest.is_empty() {
-                // Fewer than AGG blocks: hash them zero-padded in one batch
-                // against K^n..K^1 (n blocks).
-                let (blocks, partial) = rest.as_chunks::<16>();
-                let mut tail = [[0u8; 16]; AGG];
-                for (d, s) in tail.iter_mut().zip(blocks) {
-                    *d = *s;
-                }
-                let mut n = blocks.len();
-                if !partial.is_empty() {
-                    if let Some(d) = tail.get_mut(n) {
-                        *d = pad(partial);
-                    }
-                    n = n.saturating_add(1);
-                }
-                let first = AGG.saturating_sub(n);
+                // Fewer than AGG blocks: hash them in one batch against
+                // K^n..K^1 (n blocks).
+                let (tail, n) = tail_batch(rest);
                 y = absorb(
                     y,
                     tail.get(..n).unwrap_or(&[]),
-                    keys.get(first..).unwrap_or(&[]),
+                    keys.get(AGG.saturating_sub(n)..).unwrap_or(&[]),
                 );
             }
         }
@@ -334,7 +340,7 @@ mod arm {
     //! big-endian `u128`, the value POLYVAL hashes. Little-endian only: the
     //! lane reinterpretations below assume it.
 
-    use super::{pad, AGG};
+    use super::{tail_batch, AGG};
     use core::arch::aarch64::{
         uint64x2_t, vdupq_n_u64, veorq_u64, vextq_u64, vextq_u8, vgetq_lane_u64, vld1q_u8,
         vmull_high_p64, vmull_p64, vreinterpretq_p64_u64, vreinterpretq_u64_p128,
@@ -388,25 +394,13 @@ mod arm {
                 y = absorb(y, blocks, keys);
             }
             if !rest.is_empty() {
-                // Fewer than AGG blocks: hash them zero-padded in one batch
-                // against K^n..K^1 (n blocks).
-                let (blocks, partial) = rest.as_chunks::<16>();
-                let mut tail = [[0u8; 16]; AGG];
-                for (d, s) in tail.iter_mut().zip(blocks) {
-                    *d = *s;
-                }
-                let mut n = blocks.len();
-                if !partial.is_empty() {
-                    if let Some(d) = tail.get_mut(n) {
-                        *d = pad(partial);
-                    }
-                    n = n.saturating_add(1);
-                }
-                let first = AGG.saturating_sub(n);
+                // Fewer than AGG blocks: hash them in one batch against
+                // K^n..K^1 (n blocks).
+                let (tail, n) = tail_batch(rest);
                 y = absorb(
                     y,
                     tail.get(..n).unwrap_or(&[]),
-                    keys.get(first..).unwrap_or(&[]),
+                    keys.get(AGG.saturating_sub(n)..).unwrap_or(&[]),
                 );
             }
         }
