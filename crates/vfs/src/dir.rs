@@ -24,6 +24,17 @@ thread_local! {
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// A fresh readable descriptor of directory `dir` (which may be an `O_PATH`
+/// fd), with its own file position.
+fn reopen<Fd: AsFd>(dir: Fd) -> Result<OwnedFd> {
+    rustix::fs::openat(
+        dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+}
+
 /// The first entry of directory `dir` (which may be an `O_PATH` fd) whose raw
 /// name satisfies `matches`, read a kernel buffer at a time without building
 /// an entry per name: a case-insensitive lookup that misses reads the whole
@@ -32,12 +43,7 @@ pub(crate) fn find_name<Fd: AsFd>(
     dir: Fd,
     mut matches: impl FnMut(&[u8]) -> bool,
 ) -> Result<Option<String>> {
-    let fd = rustix::fs::openat(
-        dir,
-        ".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )?;
+    let fd = reopen(dir)?;
     FIND_BUF.with(|b| {
         let mut buf = b.borrow_mut();
         if buf.is_empty() {
@@ -70,12 +76,7 @@ impl DirCursor {
     /// A cursor on a fresh descriptor for the directory `dir` (which may be an `O_PATH` fd),
     /// so that its file position is independent of any other cursor.
     pub(crate) fn open<Fd: AsFd>(dir: Fd) -> Result<DirCursor> {
-        let fd = rustix::fs::openat(
-            dir,
-            ".",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )?;
+        let fd = reopen(dir)?;
         Ok(DirCursor {
             fd,
             buf: Vec::new(),
