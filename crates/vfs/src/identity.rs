@@ -80,7 +80,7 @@ pub fn become_identity(id: &Identity) -> IdentityGuard {
             _not_send: PhantomData,
         };
     }
-    let current = CURRENT.with(|c| {
+    let unchanged = CURRENT.with(|c| {
         c.borrow_mut()
             .get_or_insert_with(|| Identity {
                 uid: current_fsuid(),
@@ -89,9 +89,9 @@ pub fn become_identity(id: &Identity) -> IdentityGuard {
                     .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
                     .unwrap_or_default(),
             })
-            .clone()
+            .same_access(id)
     });
-    if current.same_access(id) {
+    if unchanged {
         return IdentityGuard {
             prev: None,
             ok: true,
@@ -115,9 +115,10 @@ pub fn become_identity(id: &Identity) -> IdentityGuard {
             groups: Vec::new(),
         }
     };
-    CURRENT.with(|c| *c.borrow_mut() = Some(now));
+    // What the thread acted as before is what the guard restores.
+    let prev = CURRENT.with(|c| c.borrow_mut().replace(now));
     IdentityGuard {
-        prev: Some(current),
+        prev,
         ok,
         _not_send: PhantomData,
     }
