@@ -131,11 +131,12 @@ pub async fn serve_connection(server: Arc<Server>, stream: TcpStream, id: u64) {
             stop: shutdown.clone(),
             lane: lane.clone(),
         };
-        // Data transfers (and large encrypted messages) run concurrently on
-        // the blocking pool; everything else goes through the connection's
-        // lane, one at a time in arrival order, so namespace changes happen
-        // in the order the client sent them.
-        if is_data(head, &frame) {
+        // Data transfers, and encrypted messages too large to be decrypted
+        // above (WRITE data), run concurrently on the blocking pool;
+        // everything else goes through the connection's lane, one at a time
+        // in arrival order, so namespace changes happen in the order the
+        // client sent them.
+        if is_data(head) || (opened.is_none() && is_transform(&frame)) {
             tokio::task::spawn_blocking(move || job.run(frame, opened));
         } else {
             lane.push(job, frame, opened);
@@ -407,7 +408,7 @@ impl Job {
         if opened.is_none() && is_transform(&frame) {
             match crate::encryption::open(&self.conn, &mut frame) {
                 Ok(o) => {
-                    if !is_data(inner_command(&frame), &[]) {
+                    if !is_data(inner_command(&frame)) {
                         let lane = self.lane.clone();
                         lane.push(self, frame, Some(o));
                         return;
@@ -518,13 +519,9 @@ impl Lane {
     }
 }
 
-/// A single READ, WRITE or FLUSH, or an encrypted message: the requests
-/// worth running concurrently.
-fn is_data(head: Option<(u16, u32)>, frame: &[u8]) -> bool {
-    match head {
-        Some((cmd, next)) => next == 0 && matches!(cmd, 0x0007..=0x0009),
-        None => is_transform(frame),
-    }
+/// A single READ, WRITE or FLUSH: the requests worth running concurrently.
+fn is_data(head: Option<(u16, u32)>) -> bool {
+    matches!(head, Some((0x0007..=0x0009, 0)))
 }
 
 /// Reads up to this size may be answered on the network thread.
@@ -820,36 +817,51 @@ mod tests {
         }
     }
 
+    /// A connected loopback pair: the peer's end, and ours, non-blocking.
+    fn socket_pair() -> (std::net::TcpStream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        (peer, ours)
+    }
+
+    /// `n` direct-hosting frames, read slowly, without their length prefix.
+    fn read_frames_slowly(peer: &mut std::net::TcpStream, n: usize) -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|_| {
+                let mut len = [0u8; 4];
+                read_slowly(peer, &mut len);
+                let mut f = vec![0u8; u32::from_be_bytes(len) as usize];
+                read_slowly(peer, &mut f);
+                f
+            })
+            .collect()
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     #[test]
     fn responses_stay_whole_and_in_order_when_the_socket_is_full() {
         const N: usize = 45;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (ours, _) = listener.accept().unwrap();
-        ours.set_nonblocking(true).unwrap();
+        let (mut peer, ours) = socket_pair();
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             // Not reading at first: the socket fills and responses queue.
             std::thread::sleep(Duration::from_millis(200));
             started_tx.send(()).unwrap();
-            let mut frames = Vec::new();
-            for _ in 0..N {
-                let mut len = [0u8; 4];
-                read_slowly(&mut peer, &mut len);
-                let mut f = vec![0u8; u32::from_be_bytes(len) as usize];
-                read_slowly(&mut peer, &mut f);
-                frames.push(f);
-            }
+            let frames = read_frames_slowly(&mut peer, N);
             let mut rest = Vec::new();
             peer.read_to_end(&mut rest).unwrap();
             assert!(rest.is_empty(), "{} bytes after the last frame", rest.len());
             frames
         });
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        runtime().block_on(async {
             let (_rd, wr) = TcpStream::from_std(ours).unwrap().into_split();
             let (tx, writer) = spawn_writer(wr);
             let send = |range: std::ops::Range<usize>| {
@@ -885,10 +897,7 @@ mod tests {
     fn concurrent_senders_never_interleave_frames() {
         const THREADS: usize = 4;
         const EACH: usize = 30;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (ours, _) = listener.accept().unwrap();
-        ours.set_nonblocking(true).unwrap();
+        let (mut peer, ours) = socket_pair();
         // Message k of thread t: its length varies, every byte says (t, k).
         let message = |t: usize, k: usize| -> Vec<u8> {
             let len = if (t + k).is_multiple_of(4) {
@@ -898,22 +907,8 @@ mod tests {
             };
             vec![(t * EACH + k) as u8; len]
         };
-        let reader = std::thread::spawn(move || {
-            let mut frames = Vec::new();
-            for _ in 0..THREADS * EACH {
-                let mut len = [0u8; 4];
-                read_slowly(&mut peer, &mut len);
-                let mut f = vec![0u8; u32::from_be_bytes(len) as usize];
-                read_slowly(&mut peer, &mut f);
-                frames.push(f);
-            }
-            frames
-        });
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        let reader = std::thread::spawn(move || read_frames_slowly(&mut peer, THREADS * EACH));
+        runtime().block_on(async {
             let (_rd, wr) = TcpStream::from_std(ours).unwrap().into_split();
             let (tx, writer) = spawn_writer(wr);
             let senders: Vec<_> = (0..THREADS)
