@@ -335,10 +335,9 @@ fn related(command: u16) -> Hdr {
     x
 }
 
-/// NEGOTIATE for 2.0.2/2.1 and a guest logon with raw NTLMSSP.
-fn logon(dialects: &[u16], contexts: bool) -> Vec<(u8, Vec<u8>)> {
-    vec![
-        rec(h(cmd::NEGOTIATE), msg::negotiate_body(dialects, contexts)),
+/// The two SESSION_SETUP legs of a guest logon with raw NTLMSSP.
+fn guest_logon() -> [(u8, Vec<u8>); 2] {
+    [
         rec(
             h(cmd::SESSION_SETUP),
             msg::session_setup_body(&msg::ntlm_negotiate()),
@@ -347,6 +346,16 @@ fn logon(dialects: &[u16], contexts: bool) -> Vec<(u8, Vec<u8>)> {
             h(cmd::SESSION_SETUP),
             msg::session_setup_body(&msg::ntlm_authenticate("guest")),
         ),
+    ]
+}
+
+/// NEGOTIATE for 2.0.2/2.1 and a guest logon with raw NTLMSSP.
+fn logon(dialects: &[u16], contexts: bool) -> Vec<(u8, Vec<u8>)> {
+    let [negotiate, authenticate] = guest_logon();
+    vec![
+        rec(h(cmd::NEGOTIATE), msg::negotiate_body(dialects, contexts)),
+        negotiate,
+        authenticate,
     ]
 }
 
@@ -667,17 +676,12 @@ pub fn transform_plain_refused() -> Vec<u8> {
 /// A plain re-authentication of the session that must encrypt (a guest
 /// logon with raw NTLMSSP), then a plain CREATE and an encrypted ECHO.
 pub fn transform_plain_reauth_guest() -> Vec<u8> {
+    let [negotiate, authenticate] = guest_logon();
     transform_input(
         1,
         &[
-            rec(
-                h(cmd::SESSION_SETUP),
-                msg::session_setup_body(&msg::ntlm_negotiate()),
-            ),
-            rec(
-                h(cmd::SESSION_SETUP),
-                msg::session_setup_body(&msg::ntlm_authenticate("guest")),
-            ),
+            negotiate,
+            authenticate,
             rec(
                 h(cmd::CREATE),
                 msg::create_body("plain.txt", 0x0012_019F, 3, 0x40, &[]),

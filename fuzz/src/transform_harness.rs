@@ -88,11 +88,11 @@ const SIGNING_KEY: &[u8; 16] = b"rsmbd fuzz: sign";
 const OTHER_C2S_KEY: &[u8; 32] = b"rsmbd fuzz: bystander c->s key!!";
 const OTHER_S2C_KEY: &[u8; 32] = b"rsmbd fuzz: bystander s->c key!!";
 
-/// TRANSFORM_HEADER (MS-SMB2 2.2.41) layout.
-const TRANSFORM_ID: [u8; 4] = [0xFD, b'S', b'M', b'B'];
-const TRANSFORM_LEN: usize = 52;
-const AAD_AT: usize = 20;
-const FLAG_ENCRYPTED: u16 = 0x0001;
+// TRANSFORM_HEADER (MS-SMB2 2.2.41) layout, under the names used below.
+use wire::transform::{
+    AAD_OFFSET as AAD_AT, TRANSFORM_FLAG_ENCRYPTED as FLAG_ENCRYPTED,
+    TRANSFORM_HEADER_LEN as TRANSFORM_LEN, TRANSFORM_PROTOCOL_ID as TRANSFORM_ID,
+};
 
 /// How one encrypted record's envelope is spoiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -432,7 +432,7 @@ impl Job {
 
 /// Whether a frame is an SMB2 TRANSFORM_HEADER and what it carries.
 fn is_transform(frame: &[u8]) -> bool {
-    frame.starts_with(&[0xFD, b'S', b'M', b'B'])
+    frame.starts_with(&wire::transform::TRANSFORM_PROTOCOL_ID)
 }
 
 /// The command of the message a decrypted frame carries.
